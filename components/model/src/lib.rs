@@ -1,0 +1,28 @@
+//! The data model every Cairn component shares.
+//!
+//! A time series is identified by its [`Labels`] (a sorted, duplicate-free set of
+//! name/value pairs, one of which is usually `__name__`) and holds [`Sample`]s:
+//! millisecond timestamps with `f64` values. Series are selected with [`Matcher`]s,
+//! and every series belongs to exactly one [`TenantId`].
+//!
+//! ```text
+//!  remote_write ──▶ validate::series() ──▶ Labels + Vec<Sample> ──▶ ingester head
+//!  PromQL / StoreAPI ──▶ Vec<Matcher> ──▶ Matcher::matches(label value) ──▶ postings
+//! ```
+//!
+//! The validation rules are Prometheus's classic ones (metric names
+//! `[a-zA-Z_:][a-zA-Z0-9_:]*`, label names `[a-zA-Z_][a-zA-Z0-9_]*`, labels sorted by
+//! name and unique, no empty values, `__`-prefixed names reserved except `__name__`).
+
+mod error;
+mod labels;
+mod matcher;
+mod sample;
+mod tenant;
+pub mod validate;
+
+pub use error::ModelError;
+pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use matcher::{MatchOp, Matcher};
+pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};
+pub use tenant::TenantId;
