@@ -123,15 +123,21 @@ impl Labels {
     /// A stable 64-bit hash (FNV-1a over `name 0xff value 0xff ...`). Stable across
     /// processes and releases, so it may be used for placement and sharding.
     pub fn stable_hash(&self) -> u64 {
-        let mut h = Fnv1a::new();
-        for l in &self.0 {
-            h.write(l.name.as_bytes());
-            h.write(&[0xff]);
-            h.write(l.value.as_bytes());
-            h.write(&[0xff]);
-        }
-        h.finish()
+        stable_hash_pairs(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())))
     }
+}
+
+/// [`Labels::stable_hash`] over label pairs that are not (yet) a [`Labels`], e.g. straight
+/// off the wire. Pairs must be in name order for the hash to equal the built set's.
+pub fn stable_hash_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> u64 {
+    let mut h = Fnv1a::new();
+    for (name, value) in pairs {
+        h.write(name.as_bytes());
+        h.write(&[0xff]);
+        h.write(value.as_bytes());
+        h.write(&[0xff]);
+    }
+    h.finish()
 }
 
 /// 64-bit FNV-1a: tiny, dependency-free and fixed forever, unlike `std`'s hasher.

@@ -14,6 +14,7 @@
 //! `[a-zA-Z_:][a-zA-Z0-9_:]*`, label names `[a-zA-Z_][a-zA-Z0-9_]*`, labels sorted by
 //! name and unique, no empty values, `__`-prefixed names reserved except `__name__`).
 
+pub mod duration;
 mod error;
 mod labels;
 mod matcher;
@@ -22,7 +23,7 @@ mod tenant;
 pub mod validate;
 
 pub use error::ModelError;
-pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use labels::{stable_hash_pairs, Label, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher};
 pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};
 pub use tenant::TenantId;

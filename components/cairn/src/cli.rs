@@ -1,0 +1,171 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::error::CliError;
+use crate::roles::{self, Roles};
+
+/// Cairn: a horizontally scaled, Prometheus-compatible metrics cluster.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every role in one process (receive + ingest + query) with embedded defaults.
+    All(RunArgs),
+    /// Run the receiver: remote-write endpoint forwarding to ingesters.
+    Receive(RunArgs),
+    /// Run an ingester: head + WAL, Push RPC and StoreAPI.
+    Ingest(RunArgs),
+    /// Run the querier: PromQL and the Prometheus HTTP API over StoreAPIs.
+    Query(RunArgs),
+    /// Configuration utilities.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Load and validate a configuration file; exit non-zero with the reason if invalid.
+    Check {
+        /// The YAML file to check.
+        file: PathBuf,
+    },
+    /// Print the effective configuration (defaults merged with the file) as YAML.
+    Show(RunArgs),
+}
+
+/// Options shared by every role. Each flag can also be set through the environment
+/// variable shown, and overrides the config file.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// YAML configuration file; built-in defaults are used for everything it omits.
+    #[arg(long = "config.file", env = "CAIRN_CONFIG_FILE")]
+    config_file: Option<PathBuf>,
+    /// HTTP listen address (remote write, query API, /metrics, /-/healthy, /-/ready).
+    #[arg(long = "http.listen", env = "CAIRN_HTTP_LISTEN")]
+    http_listen: Option<SocketAddr>,
+    /// gRPC listen address (ingester Push, StoreAPI, Info).
+    #[arg(long = "grpc.listen", env = "CAIRN_GRPC_LISTEN")]
+    grpc_listen: Option<SocketAddr>,
+    /// Directory for stateful data (WAL, head).
+    #[arg(long = "data.dir", env = "CAIRN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log filter, e.g. `info` or `debug,h2=info`.
+    #[arg(long = "log.level", env = "CAIRN_LOG_LEVEL")]
+    log_level: Option<String>,
+    /// Log format: `text` or `json`.
+    #[arg(long = "log.format", env = "CAIRN_LOG_FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
+    /// Tenant for requests without a tenant header; empty refuses such requests.
+    #[arg(long = "tenancy.default-tenant", env = "CAIRN_DEFAULT_TENANT")]
+    default_tenant: Option<String>,
+    /// Ingester gRPC addresses the receiver writes to (comma-separated).
+    #[arg(long = "receive.ingesters", env = "CAIRN_RECEIVE_INGESTERS", value_delimiter = ',')]
+    ingesters: Option<Vec<String>>,
+    /// Largest accepted remote-write body in bytes.
+    #[arg(long = "receive.max-request-bytes", env = "CAIRN_RECEIVE_MAX_REQUEST_BYTES")]
+    max_request_bytes: Option<usize>,
+    /// StoreAPI gRPC addresses the querier reads from (comma-separated).
+    #[arg(long = "query.stores", env = "CAIRN_QUERY_STORES", value_delimiter = ',')]
+    stores: Option<Vec<String>>,
+    /// Query timeout, e.g. `2m`.
+    #[arg(long = "query.timeout", env = "CAIRN_QUERY_TIMEOUT", value_parser = parse_duration)]
+    query_timeout: Option<std::time::Duration>,
+    /// Most samples one query may load.
+    #[arg(long = "query.max-samples", env = "CAIRN_QUERY_MAX_SAMPLES")]
+    max_samples: Option<usize>,
+    /// WAL fsync policy: `always`, `interval` or `never`.
+    #[arg(long = "ingest.wal-fsync", env = "CAIRN_INGEST_WAL_FSYNC", value_parser = ["always", "interval", "never"])]
+    wal_fsync: Option<String>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    cairn_model::duration::parse(s)
+}
+
+impl RunArgs {
+    /// Defaults, then the file, then env/flags.
+    fn config(&self) -> Result<Config, CliError> {
+        let mut cfg = match &self.config_file {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        let yaml_scalar = |s: &str| -> Result<serde_yaml::Value, CliError> {
+            Ok(serde_yaml::Value::String(s.to_owned()))
+        };
+        if let Some(v) = self.http_listen {
+            cfg.server.http_listen = v;
+        }
+        if let Some(v) = self.grpc_listen {
+            cfg.server.grpc_listen = v;
+        }
+        if let Some(v) = &self.data_dir {
+            cfg.data_dir = v.clone();
+        }
+        if let Some(v) = &self.log_level {
+            cfg.server.log_level = v.clone();
+        }
+        if let Some(v) = &self.log_format {
+            cfg.server.log_format = serde_yaml::from_value(yaml_scalar(v)?)
+                .map_err(|e| CliError::Config(format!("--log.format: {e}")))?;
+        }
+        if let Some(v) = &self.default_tenant {
+            cfg.tenancy.default_tenant = v.clone();
+        }
+        if let Some(v) = &self.ingesters {
+            cfg.receive.ingesters = v.clone();
+        }
+        if let Some(v) = self.max_request_bytes {
+            cfg.receive.max_request_bytes = v;
+        }
+        if let Some(v) = &self.stores {
+            cfg.query.stores = v.clone();
+        }
+        if let Some(v) = self.query_timeout {
+            cfg.query.timeout = v;
+        }
+        if let Some(v) = self.max_samples {
+            cfg.query.max_samples = v;
+        }
+        if let Some(v) = &self.wal_fsync {
+            cfg.ingest.wal_fsync = serde_yaml::from_value(yaml_scalar(v)?)
+                .map_err(|e| CliError::Config(format!("--ingest.wal-fsync: {e}")))?;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+pub(crate) fn execute(cli: Cli) -> Result<(), CliError> {
+    let (roles, args) = match cli.command {
+        Command::All(a) => (Roles::ALL, a),
+        Command::Receive(a) => (Roles::RECEIVE, a),
+        Command::Ingest(a) => (Roles::INGEST, a),
+        Command::Query(a) => (Roles::QUERY, a),
+        Command::Config(ConfigCommand::Check { file }) => {
+            Config::load(&file)?.validate()?;
+            println_ok(&format!("{}: configuration is valid", file.display()));
+            return Ok(());
+        }
+        Command::Config(ConfigCommand::Show(a)) => {
+            let yaml = serde_yaml::to_string(&a.config()?)
+                .map_err(|e| CliError::Config(format!("cannot render configuration: {e}")))?;
+            println_ok(&yaml);
+            return Ok(());
+        }
+    };
+    let config = args.config()?;
+    roles::run(roles, config)
+}
+
+#[allow(clippy::print_stdout)]
+fn println_ok(s: &str) {
+    println!("{}", s.trim_end());
+}

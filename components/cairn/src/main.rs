@@ -1,0 +1,27 @@
+//! `cairn`: one binary for every role of the Cairn metrics cluster.
+//!
+//! ```text
+//!  cairn all      ─┐
+//!  cairn receive  ─┼─ config (defaults < YAML < CAIRN_* env < flags) ─▶ roles::run(Roles, Config)
+//!  cairn ingest   ─┤      one HTTP server (write + query + ops), one gRPC server (ingest + StoreAPI)
+//!  cairn query    ─┘      roles talk over gRPC even inside one process
+//!  cairn config check FILE ─▶ load + validate, exit 0/1
+//! ```
+
+mod cli;
+mod config;
+mod error;
+mod roles;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    match cli::execute(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cairn: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

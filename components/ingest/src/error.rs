@@ -1,0 +1,26 @@
+use thiserror::Error;
+
+/// Ingester failures.
+#[derive(Debug, Error)]
+pub enum IngestError {
+    /// The storage (WAL or head) failed.
+    #[error("ingester storage: {0}")]
+    Storage(#[from] cairn_tsdb::Error),
+    /// A push named an invalid tenant.
+    #[error("invalid tenant in push: {0}")]
+    Tenant(#[from] cairn_model::ModelError),
+    /// A blocking task panicked or was cancelled.
+    #[error("ingester task failed: {0}")]
+    Task(String),
+}
+
+impl IngestError {
+    /// The gRPC status for this error. Storage failures are `unavailable` so the
+    /// receiver answers 5xx and the client retries.
+    pub fn to_status(&self) -> tonic::Status {
+        match self {
+            Self::Tenant(_) => tonic::Status::invalid_argument(self.to_string()),
+            Self::Storage(_) | Self::Task(_) => tonic::Status::unavailable(self.to_string()),
+        }
+    }
+}

@@ -1,0 +1,76 @@
+use std::sync::Arc;
+
+use cairn_model::validate::wire_labels;
+use cairn_model::{Sample, TenantId};
+use cairn_proto::cairn::ingest::v1::{ingester_server, PushRequest, PushResponse, Rejection};
+use cairn_storeapi::convert::labels_from_remote_write;
+use tonic::{Request, Response, Status};
+
+use crate::ingester::reject_reason_name;
+use crate::Ingester;
+
+/// Largest Push message accepted.
+const MAX_PUSH_BYTES: usize = 256 << 20;
+
+/// The `cairn.ingest.v1.Ingester` gRPC service over an [`Ingester`].
+#[derive(Debug, Clone)]
+pub struct IngestService {
+    ingester: Arc<Ingester>,
+}
+
+impl IngestService {
+    /// Wraps an ingester.
+    pub fn new(ingester: Arc<Ingester>) -> Self {
+        Self { ingester }
+    }
+
+    /// The tonic server for this service.
+    pub fn server(self) -> ingester_server::IngesterServer<Self> {
+        ingester_server::IngesterServer::new(self)
+            .max_decoding_message_size(MAX_PUSH_BYTES)
+            .max_encoding_message_size(MAX_PUSH_BYTES)
+    }
+}
+
+#[tonic::async_trait]
+impl ingester_server::Ingester for IngestService {
+    async fn push(&self, request: Request<PushRequest>) -> Result<Response<PushResponse>, Status> {
+        let req = request.into_inner();
+        let tenant = TenantId::new(&req.tenant)
+            .map_err(|e| Status::invalid_argument(format!("invalid tenant in push: {e}")))?;
+        let mut rejections = Vec::new();
+        let mut batch = Vec::with_capacity(req.timeseries.len());
+        for ts in req.timeseries {
+            // Receivers validate already; re-checking keeps a misbehaving client from
+            // storing series that can never be queried correctly.
+            if let Err(e) = wire_labels(ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()))) {
+                rejections.push(Rejection {
+                    reason: "invalid_labels".to_owned(),
+                    samples: ts.samples.len() as u64,
+                    example: e.to_string(),
+                });
+                continue;
+            }
+            let samples = ts
+                .samples
+                .iter()
+                .map(|s| Sample::new(s.timestamp, s.value))
+                .collect();
+            batch.push((labels_from_remote_write(ts.labels), samples));
+        }
+        let report = self
+            .ingester
+            .push(tenant, batch)
+            .await
+            .map_err(|e| e.to_status())?;
+        rejections.extend(report.rejected.iter().map(|r| Rejection {
+            reason: reject_reason_name(r.reason).to_owned(),
+            samples: r.count as u64,
+            example: r.to_string(),
+        }));
+        Ok(Response::new(PushResponse {
+            samples_appended: report.appended as u64,
+            rejections,
+        }))
+    }
+}

@@ -1,0 +1,409 @@
+//! Aggregation operators (`sum`, `avg`, `topk`, `count_values`, ...) evaluated step by
+//! step with Prometheus's float arithmetic (Kahan summation, incremental mean, Go heaps).
+
+use std::collections::HashMap;
+
+use cairn_model::{Labels, Sample, METRIC_NAME};
+use promql_parser::parser::token::{
+    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV,
+    T_STDVAR, T_SUM, T_TOPK,
+};
+use promql_parser::parser::{AggregateExpr, LabelModifier};
+
+use crate::error::{QueryError, Result};
+use crate::eval::{Evaluator, Series, StepCursor, Val};
+use crate::mathx::{format_float, kahan_sum_inc, quantile};
+
+/// How series are grouped.
+struct Grouping<'e> {
+    names: Vec<&'e str>,
+    without: bool,
+}
+
+impl Grouping<'_> {
+    fn labels(&self, l: &Labels) -> Labels {
+        if self.without {
+            let mut names = self.names.clone();
+            names.push(METRIC_NAME);
+            l.without(&names)
+        } else {
+            l.keep_only(&self.names)
+        }
+    }
+}
+
+/// Per-group running state (Prometheus's `groupedAggregation`).
+#[derive(Clone, Default)]
+struct Group {
+    seen: bool,
+    value: f64,
+    mean: f64,
+    kahan_c: f64,
+    count: f64,
+    incremental: bool,
+    values: Vec<f64>,
+}
+
+/// Evaluates an aggregation expression.
+pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, agg: &AggregateExpr) -> Result<Val> {
+    let grouping = match &agg.modifier {
+        None => Grouping {
+            names: Vec::new(),
+            without: false,
+        },
+        Some(m) => Grouping {
+            names: m.labels().labels.iter().map(String::as_str).collect(),
+            without: matches!(m, LabelModifier::Exclude(_)),
+        },
+    };
+    let op = agg.op.id();
+    if op == T_COUNT_VALUES {
+        let label = match agg.param.as_deref().map(|p| ev.eval(p)).transpose()? {
+            Some(Val::String(s)) => s,
+            _ => return Err(QueryError::exec("count_values needs a string parameter")),
+        };
+        if label.is_empty() {
+            return Err(QueryError::exec(format!("invalid label name {label:?}")));
+        }
+        let input = ev.eval_vector(&agg.expr)?;
+        return count_values(ev, &input, &grouping, &label);
+    }
+    let param = match (&agg.param, op) {
+        (Some(p), T_TOPK | T_BOTTOMK | T_QUANTILE) => Some(ev.eval_scalar(p)?),
+        (None, T_TOPK | T_BOTTOMK | T_QUANTILE) => {
+            return Err(QueryError::exec(format!("{} needs a parameter", agg.op)))
+        }
+        (_, T_SUM | T_AVG | T_COUNT | T_MIN | T_MAX | T_GROUP | T_STDDEV | T_STDVAR) => None,
+        _ => {
+            return Err(QueryError::exec(format!(
+                "aggregation {} is not supported yet",
+                agg.op
+            )))
+        }
+    };
+    if let Some(p) = &param {
+        if op == T_TOPK || op == T_BOTTOMK {
+            if p.iter().any(|k| k.is_nan()) {
+                return Err(QueryError::exec(format!(
+                    "Parameter value is NaN for {}",
+                    agg.op
+                )));
+            }
+            if let Some(k) = p.iter().find(|k| **k >= 9.223_372_036_854_776e18 || **k < -9.223_372_036_854_776e18) {
+                return Err(QueryError::exec(format!("Scalar value {k} overflows int64")));
+            }
+        } else if let Some(q) = p.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+            ev.warn(format!(
+                "PromQL warning: quantile value should be between 0 and 1, got {q}"
+            ));
+        }
+    }
+    let input = ev.eval_vector(&agg.expr)?;
+    // Group index of every input series, and each group's output labels.
+    let mut group_of = Vec::with_capacity(input.len());
+    let mut group_labels: Vec<Labels> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    for s in &input {
+        let key = grouping.labels(&s.labels);
+        let next = group_labels.len();
+        let g = *index.entry(key.clone()).or_insert(next);
+        if g == next {
+            group_labels.push(key);
+        }
+        group_of.push(g);
+    }
+    let result = if op == T_TOPK || op == T_BOTTOMK {
+        top_k(ev, &input, &group_of, group_labels.len(), param.as_deref().unwrap_or(&[]), op == T_TOPK)?
+    } else {
+        simple(ev, &input, &group_of, group_labels, op, param.as_deref())?
+    };
+    ev.limits.release(input.iter().map(|s| s.points.len()).sum());
+    Ok(Val::Vector(result))
+}
+
+fn simple(
+    ev: &Evaluator<'_>,
+    input: &[Series],
+    group_of: &[usize],
+    group_labels: Vec<Labels>,
+    op: u16,
+    param: Option<&[f64]>,
+) -> Result<Vec<Series>> {
+    let mut groups = vec![Group::default(); group_labels.len()];
+    let mut out: Vec<Vec<Sample>> = vec![Vec::new(); group_labels.len()];
+    let mut cur = StepCursor::new(input);
+    let mut buf = Vec::new();
+    for step in 0..ev.num_steps() {
+        ev.limits.tick()?;
+        let ts = ev.ts(step);
+        cur.at(ts, &mut buf);
+        groups.iter_mut().for_each(|g| {
+            g.seen = false;
+            g.values.clear();
+        });
+        for &(si, f) in &buf {
+            let g = &mut groups[group_of[si]];
+            if !g.seen {
+                *g = Group {
+                    seen: true,
+                    value: f,
+                    mean: f,
+                    kahan_c: 0.0,
+                    count: 1.0,
+                    incremental: false,
+                    values: std::mem::take(&mut g.values),
+                };
+                match op {
+                    T_STDVAR | T_STDDEV => {
+                        g.value = if f.is_nan() || f.is_infinite() { f64::NAN } else { 0.0 };
+                    }
+                    T_QUANTILE => g.values.push(f),
+                    T_GROUP => g.value = 1.0,
+                    _ => {}
+                }
+                continue;
+            }
+            match op {
+                T_SUM => (g.value, g.kahan_c) = kahan_sum_inc(f, g.value, g.kahan_c),
+                T_AVG => {
+                    g.count += 1.0;
+                    if !g.incremental {
+                        let (nv, nc) = kahan_sum_inc(f, g.value, g.kahan_c);
+                        if !nv.is_infinite() {
+                            (g.value, g.kahan_c) = (nv, nc);
+                            continue;
+                        }
+                        g.incremental = true;
+                        g.mean = g.value / (g.count - 1.0);
+                        g.kahan_c /= g.count - 1.0;
+                    }
+                    let q = (g.count - 1.0) / g.count;
+                    (g.mean, g.kahan_c) = kahan_sum_inc(f / g.count, q * g.mean, q * g.kahan_c);
+                }
+                T_MAX => {
+                    if g.value < f || g.value.is_nan() {
+                        g.value = f;
+                    }
+                }
+                T_MIN => {
+                    if g.value > f || g.value.is_nan() {
+                        g.value = f;
+                    }
+                }
+                T_COUNT => g.count += 1.0,
+                T_STDVAR | T_STDDEV => {
+                    g.count += 1.0;
+                    let delta = f - g.mean;
+                    g.mean += delta / g.count;
+                    g.value += delta * (f - g.mean);
+                }
+                T_QUANTILE => g.values.push(f),
+                _ => {}
+            }
+        }
+        for (gi, g) in groups.iter_mut().enumerate() {
+            if !g.seen {
+                continue;
+            }
+            let v = match op {
+                T_AVG if g.incremental => g.mean + g.kahan_c,
+                T_AVG => g.value / g.count + g.kahan_c / g.count,
+                T_COUNT => g.count,
+                T_STDVAR => g.value / g.count,
+                T_STDDEV => (g.value / g.count).sqrt(),
+                T_QUANTILE => quantile(param.map_or(f64::NAN, |p| p[step]), &mut g.values),
+                T_SUM => g.value + g.kahan_c,
+                _ => g.value,
+            };
+            out[gi].push(Sample::new(ts, v));
+        }
+    }
+    let mut result = Vec::with_capacity(out.len());
+    for (labels, points) in group_labels.into_iter().zip(out) {
+        if !points.is_empty() {
+            ev.limits.add(points.len())?;
+            result.push(Series { labels, points });
+        }
+    }
+    Ok(result)
+}
+
+/// Go's `container/heap` over `(series index, value)` with a custom `less`.
+struct GoHeap<F: Fn(f64, f64) -> bool> {
+    items: Vec<(usize, f64)>,
+    less: F,
+}
+
+impl<F: Fn(f64, f64) -> bool> GoHeap<F> {
+    fn less(&self, i: usize, j: usize) -> bool {
+        (self.less)(self.items[i].1, self.items[j].1)
+    }
+
+    fn push(&mut self, x: (usize, f64)) {
+        self.items.push(x);
+        self.up(self.items.len() - 1);
+    }
+
+    fn up(&mut self, mut j: usize) {
+        while j > 0 {
+            let i = (j - 1) / 2;
+            if !self.less(j, i) {
+                break;
+            }
+            self.items.swap(i, j);
+            j = i;
+        }
+    }
+
+    fn down(&mut self, i0: usize) -> bool {
+        let n = self.items.len();
+        let mut i = i0;
+        loop {
+            let j1 = 2 * i + 1;
+            if j1 >= n {
+                break;
+            }
+            let mut j = j1;
+            let j2 = j1 + 1;
+            if j2 < n && self.less(j2, j1) {
+                j = j2;
+            }
+            if !self.less(j, i) {
+                break;
+            }
+            self.items.swap(i, j);
+            i = j;
+        }
+        i > i0
+    }
+
+    fn fix(&mut self, i: usize) {
+        if !self.down(i) {
+            self.up(i);
+        }
+    }
+}
+
+fn top_k(
+    ev: &Evaluator<'_>,
+    input: &[Series],
+    group_of: &[usize],
+    num_groups: usize,
+    ks: &[f64],
+    top: bool,
+) -> Result<Vec<Series>> {
+    let less_top = |a: f64, b: f64| a.is_nan() || a < b;
+    let less_bottom = |a: f64, b: f64| a.is_nan() || a > b;
+    let less: &dyn Fn(f64, f64) -> bool = if top { &less_top } else { &less_bottom };
+    let mut out_of: Vec<Option<usize>> = vec![None; input.len()];
+    let mut out: Vec<Series> = Vec::new();
+    let mut cur = StepCursor::new(input);
+    let mut buf = Vec::new();
+    for step in 0..ev.num_steps() {
+        ev.limits.tick()?;
+        let ts = ev.ts(step);
+        cur.at(ts, &mut buf);
+        let k = (ks[step] as i64).min(input.len() as i64);
+        if k < 1 {
+            continue;
+        }
+        let k = k as usize;
+        let mut heaps: Vec<GoHeap<&dyn Fn(f64, f64) -> bool>> = (0..num_groups)
+            .map(|_| GoHeap { items: Vec::new(), less })
+            .collect();
+        let mut order = Vec::new();
+        for &(si, f) in &buf {
+            let gi = group_of[si];
+            let h = &mut heaps[gi];
+            if h.items.is_empty() {
+                order.push(gi);
+            }
+            if h.items.len() < k {
+                h.push((si, f));
+            } else {
+                let top0 = h.items[0].1;
+                let replace = if top { top0 < f } else { top0 > f } || (top0.is_nan() && !f.is_nan());
+                if replace {
+                    h.items[0] = (si, f);
+                    if k > 1 {
+                        h.fix(0);
+                    }
+                }
+            }
+        }
+        for gi in order {
+            let mut items = std::mem::take(&mut heaps[gi].items);
+            items.sort_by(|a, b| {
+                use std::cmp::Ordering;
+                match (a.1.is_nan(), b.1.is_nan()) {
+                    (true, true) => Ordering::Equal,
+                    (true, false) => Ordering::Greater,
+                    (false, true) => Ordering::Less,
+                    _ if top => b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal),
+                    _ => a.1.partial_cmp(&b.1).unwrap_or(Ordering::Equal),
+                }
+            });
+            for (si, f) in items {
+                let oi = *out_of[si].get_or_insert_with(|| {
+                    out.push(Series {
+                        labels: input[si].labels.clone(),
+                        points: Vec::new(),
+                    });
+                    out.len() - 1
+                });
+                ev.limits.add(1)?;
+                out[oi].points.push(Sample::new(ts, f));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn count_values(
+    ev: &Evaluator<'_>,
+    input: &[Series],
+    grouping: &Grouping<'_>,
+    label: &str,
+) -> Result<Val> {
+    let mut names = grouping.names.clone();
+    if !grouping.without {
+        names.push(label);
+    }
+    let g = Grouping {
+        names,
+        without: grouping.without,
+    };
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut out: Vec<Series> = Vec::new();
+    let mut cur = StepCursor::new(input);
+    let mut buf = Vec::new();
+    for step in 0..ev.num_steps() {
+        ev.limits.tick()?;
+        let ts = ev.ts(step);
+        cur.at(ts, &mut buf);
+        let mut counts: Vec<(usize, f64)> = Vec::new();
+        for &(si, f) in &buf {
+            let mut b = input[si].labels.to_builder();
+            b.set(label, format_float(f));
+            let key = g.labels(&b.build());
+            let next = out.len();
+            let oi = *index.entry(key.clone()).or_insert(next);
+            if oi == next {
+                out.push(Series {
+                    labels: key,
+                    points: Vec::new(),
+                });
+            }
+            match counts.iter_mut().find(|c| c.0 == oi) {
+                Some(c) => c.1 += 1.0,
+                None => counts.push((oi, 1.0)),
+            }
+        }
+        ev.limits.add(counts.len())?;
+        for (oi, c) in counts {
+            out[oi].points.push(Sample::new(ts, c));
+        }
+    }
+    ev.limits.release(input.iter().map(|s| s.points.len()).sum());
+    Ok(Val::Vector(out))
+}

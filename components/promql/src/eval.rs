@@ -1,0 +1,495 @@
+//! The evaluator: walks the AST over a fixed set of steps with all selector data already
+//! fetched. Every node evaluates to a [`Val`] covering all steps at once (like
+//! Prometheus's range evaluation); per-step work happens inside the operators.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use cairn_model::{is_stale_nan, Labels, Sample, METRIC_NAME};
+use promql_parser::parser::{Expr, MatrixSelector, SubqueryExpr, VectorSelector};
+
+use crate::error::{QueryError, Result};
+use crate::plan::{at_ms, duration_ms, offset_ms, selector_key, subquery_start, TimeParams};
+use crate::storage::StorageSeries;
+
+/// A series of an instant vector evaluated over steps (points at step timestamps), or of
+/// a range vector (raw sample timestamps).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Series {
+    pub(crate) labels: Labels,
+    pub(crate) points: Vec<Sample>,
+}
+
+/// The value of an AST node over all steps.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Val {
+    /// One value per step.
+    Scalar(Vec<f64>),
+    /// A string literal.
+    String(String),
+    /// An instant vector over the steps.
+    Vector(Vec<Series>),
+    /// A range vector (only at the top of an instant query).
+    Matrix(Vec<Series>),
+}
+
+impl Val {
+    pub(crate) fn num_points(&self) -> usize {
+        match self {
+            Self::Scalar(v) => v.len(),
+            Self::String(_) => 0,
+            Self::Vector(s) | Self::Matrix(s) => s.iter().map(|s| s.points.len()).sum(),
+        }
+    }
+
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            Self::Scalar(_) => "scalar",
+            Self::String(_) => "string",
+            Self::Vector(_) => "instant vector",
+            Self::Matrix(_) => "range vector",
+        }
+    }
+}
+
+/// Sample limit, deadline and cancellation shared by one query's evaluation.
+#[derive(Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_samples: usize,
+    pub(crate) current: Cell<usize>,
+    pub(crate) deadline: Instant,
+    pub(crate) cancel: Arc<AtomicBool>,
+    checks: Cell<u32>,
+}
+
+impl Limits {
+    pub(crate) fn new(max_samples: usize, deadline: Instant, cancel: Arc<AtomicBool>) -> Self {
+        Self {
+            max_samples,
+            current: Cell::new(0),
+            deadline,
+            cancel,
+            checks: Cell::new(0),
+        }
+    }
+
+    /// Accounts for `n` more samples held in memory.
+    pub(crate) fn add(&self, n: usize) -> Result<()> {
+        let cur = self.current.get().saturating_add(n);
+        if cur > self.max_samples {
+            return Err(QueryError::TooManySamples);
+        }
+        self.current.set(cur);
+        Ok(())
+    }
+
+    /// Whether `n` more samples would fit right now (for transient buffers).
+    pub(crate) fn check_transient(&self, n: usize) -> Result<()> {
+        if self.current.get().saturating_add(n) > self.max_samples {
+            return Err(QueryError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    /// Releases `n` samples.
+    pub(crate) fn release(&self, n: usize) {
+        self.current.set(self.current.get().saturating_sub(n));
+    }
+
+    /// Fails when the deadline passed or the query was canceled (cheap; call often).
+    pub(crate) fn tick(&self) -> Result<()> {
+        let c = self.checks.get().wrapping_add(1);
+        self.checks.set(c);
+        if c % 64 != 0 {
+            return Ok(());
+        }
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(QueryError::Canceled("query execution"));
+        }
+        if Instant::now() >= self.deadline {
+            return Err(QueryError::Timeout("query execution"));
+        }
+        Ok(())
+    }
+}
+
+/// Warnings and infos gathered during evaluation.
+#[derive(Debug, Default)]
+pub(crate) struct Annotations {
+    pub(crate) warnings: Vec<String>,
+    pub(crate) infos: Vec<String>,
+}
+
+/// A range-vector argument of a function: raw samples (staleness markers removed) plus
+/// how to find each step's window `(ref - range, ref]`.
+#[derive(Debug)]
+pub(crate) struct RangeArg {
+    pub(crate) series: Vec<Series>,
+    pub(crate) range: i64,
+    pub(crate) offset: i64,
+    pub(crate) at: Option<i64>,
+}
+
+impl RangeArg {
+    /// The window `(lo, hi]` for evaluation time `ts`.
+    pub(crate) fn window(&self, ts: i64) -> (i64, i64) {
+        let r = self.at.unwrap_or(ts) - self.offset;
+        (r - self.range, r)
+    }
+}
+
+/// The points with `lo < t <= hi`.
+pub(crate) fn window_slice(points: &[Sample], lo: i64, hi: i64) -> &[Sample] {
+    let a = points.partition_point(|p| p.t <= lo);
+    let b = points.partition_point(|p| p.t <= hi);
+    &points[a..b.max(a)]
+}
+
+/// The evaluator for one set of steps (the query's, or a subquery's).
+#[derive(Debug)]
+pub(crate) struct Evaluator<'a> {
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) interval: i64,
+    pub(crate) tp: TimeParams,
+    pub(crate) data: &'a HashMap<usize, Vec<StorageSeries>>,
+    pub(crate) limits: &'a Limits,
+    pub(crate) annotations: &'a RefCell<Annotations>,
+}
+
+impl<'a> Evaluator<'a> {
+    /// Number of steps.
+    pub(crate) fn num_steps(&self) -> usize {
+        usize::try_from((self.end - self.start) / self.interval + 1).unwrap_or(0)
+    }
+
+    /// The timestamp of step `i`.
+    pub(crate) fn ts(&self, i: usize) -> i64 {
+        self.start + self.interval * i as i64
+    }
+
+    /// Whether this evaluates a single instant.
+    pub(crate) fn is_instant(&self) -> bool {
+        self.start == self.end
+    }
+
+    pub(crate) fn warn(&self, msg: impl Into<String>) {
+        let msg = msg.into();
+        let mut a = self.annotations.borrow_mut();
+        if !a.warnings.contains(&msg) {
+            a.warnings.push(msg);
+        }
+    }
+
+    pub(crate) fn info(&self, msg: impl Into<String>) {
+        let msg = msg.into();
+        let mut a = self.annotations.borrow_mut();
+        if !a.infos.contains(&msg) {
+            a.infos.push(msg);
+        }
+    }
+
+    /// Evaluates `expr` at every step.
+    pub(crate) fn eval(&self, expr: &Expr) -> Result<Val> {
+        self.limits.tick()?;
+        match expr {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; self.num_steps()])),
+            Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr),
+            Expr::Unary(u) => match self.eval(&u.expr)? {
+                Val::Scalar(mut v) => {
+                    v.iter_mut().for_each(|x| *x = -*x);
+                    Ok(Val::Scalar(v))
+                }
+                Val::Vector(mut series) => {
+                    for s in &mut series {
+                        s.labels = drop_name(&s.labels);
+                        s.points.iter_mut().for_each(|p| p.v = -p.v);
+                    }
+                    Ok(Val::Vector(dedup_merge(series)?))
+                }
+                other => Err(QueryError::exec(format!(
+                    "unary minus is not defined on {}",
+                    other.type_name()
+                ))),
+            },
+            Expr::VectorSelector(vs) => self.eval_vector_selector(vs).map(Val::Vector),
+            Expr::MatrixSelector(ms) => {
+                let arg = self.matrix_selector_arg(ms)?;
+                self.range_arg_as_matrix(arg)
+            }
+            Expr::Subquery(sq) => {
+                let arg = self.subquery_arg(sq)?;
+                self.range_arg_as_matrix(arg)
+            }
+            Expr::Call(c) => crate::functions::eval_call(self, c),
+            Expr::Aggregate(a) => crate::aggregations::eval_aggregate(self, a),
+            Expr::Binary(b) => crate::binary::eval_binary(self, b),
+            Expr::Extension(_) => Err(QueryError::exec("extension expressions are not supported")),
+        }
+    }
+
+    /// Evaluates `expr`, requiring an instant vector.
+    pub(crate) fn eval_vector(&self, expr: &Expr) -> Result<Vec<Series>> {
+        match self.eval(expr)? {
+            Val::Vector(v) => Ok(v),
+            other => Err(QueryError::exec(format!(
+                "expected instant vector, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// Evaluates `expr`, requiring a scalar (one value per step).
+    pub(crate) fn eval_scalar(&self, expr: &Expr) -> Result<Vec<f64>> {
+        match self.eval(expr)? {
+            Val::Scalar(v) => Ok(v),
+            other => Err(QueryError::exec(format!(
+                "expected scalar, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// A range selector or subquery at the top of an instant query: the raw window.
+    fn range_arg_as_matrix(&self, arg: RangeArg) -> Result<Val> {
+        if !self.is_instant() {
+            return Err(QueryError::exec(
+                "range vectors can only be evaluated in instant queries",
+            ));
+        }
+        let (lo, hi) = arg.window(self.start);
+        let mut out = Vec::with_capacity(arg.series.len());
+        for s in arg.series {
+            let pts = window_slice(&s.points, lo, hi);
+            if !pts.is_empty() {
+                self.limits.add(pts.len())?;
+                out.push(Series {
+                    labels: s.labels,
+                    points: pts.to_vec(),
+                });
+            }
+        }
+        Ok(Val::Matrix(out))
+    }
+
+    /// The fetched series of a selector.
+    fn selector_data(&self, vs: &VectorSelector) -> &'a [StorageSeries] {
+        self.data
+            .get(&selector_key(vs))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// An instant vector selector: per step, the newest sample in `(ref - lookback, ref]`
+    /// unless it is a staleness marker.
+    pub(crate) fn eval_vector_selector(&self, vs: &VectorSelector) -> Result<Vec<Series>> {
+        Ok(self
+            .vector_selector_points(vs)?
+            .into_iter()
+            .map(|(labels, pts)| Series {
+                labels,
+                points: pts.into_iter().map(|(t, _, v)| Sample::new(t, v)).collect(),
+            })
+            .collect())
+    }
+
+    /// Per series, `(step ts, sample ts, value)` for each step with a value.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn vector_selector_points(
+        &self,
+        vs: &VectorSelector,
+    ) -> Result<Vec<(Labels, Vec<(i64, i64, f64)>)>> {
+        let off = offset_ms(vs.offset.as_ref());
+        let at = at_ms(vs.at.as_ref(), self.tp.query_start, self.tp.query_end);
+        let lookback = self.tp.lookback;
+        let n = self.num_steps();
+        let mut out = Vec::new();
+        for s in self.selector_data(vs) {
+            self.limits.tick()?;
+            let mut pts = Vec::new();
+            for i in 0..n {
+                let ts = self.ts(i);
+                let r = at.unwrap_or(ts) - off;
+                let idx = s.samples.partition_point(|p| p.t <= r);
+                if idx == 0 {
+                    continue;
+                }
+                let p = s.samples[idx - 1];
+                if p.t <= r - lookback || is_stale_nan(p.v) {
+                    continue;
+                }
+                pts.push((ts, p.t, p.v));
+            }
+            if !pts.is_empty() {
+                self.limits.add(pts.len())?;
+                out.push((s.labels.clone(), pts));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Evaluates a function's range-vector argument (a range selector or a subquery,
+    /// possibly in parentheses).
+    pub(crate) fn range_arg(&self, expr: &Expr) -> Result<RangeArg> {
+        match expr {
+            Expr::Paren(p) => self.range_arg(&p.expr),
+            Expr::MatrixSelector(ms) => self.matrix_selector_arg(ms),
+            Expr::Subquery(sq) => self.subquery_arg(sq),
+            other => Err(QueryError::exec(format!(
+                "expected range vector, got {}",
+                match other.value_type() {
+                    promql_parser::parser::value::ValueType::Vector => "instant vector",
+                    promql_parser::parser::value::ValueType::Scalar => "scalar",
+                    promql_parser::parser::value::ValueType::String => "string",
+                    promql_parser::parser::value::ValueType::Matrix => "range vector",
+                }
+            ))),
+        }
+    }
+
+    fn matrix_selector_arg(&self, ms: &MatrixSelector) -> Result<RangeArg> {
+        let vs = &ms.vs;
+        let series = self
+            .selector_data(vs)
+            .iter()
+            .map(|s| Series {
+                labels: s.labels.clone(),
+                points: s.samples.iter().copied().filter(|p| !is_stale_nan(p.v)).collect(),
+            })
+            .collect();
+        Ok(RangeArg {
+            series,
+            range: duration_ms(&ms.range),
+            offset: offset_ms(vs.offset.as_ref()),
+            at: at_ms(vs.at.as_ref(), self.tp.query_start, self.tp.query_end),
+        })
+    }
+
+    fn subquery_arg(&self, sq: &SubqueryExpr) -> Result<RangeArg> {
+        let off = offset_ms(sq.offset.as_ref());
+        let range = duration_ms(&sq.range);
+        let step = sq
+            .step
+            .as_ref()
+            .map(duration_ms)
+            .filter(|s| *s > 0)
+            .unwrap_or(self.tp.subquery_step);
+        let at = at_ms(sq.at.as_ref(), self.tp.query_start, self.tp.query_end);
+        let (s, e) = match at {
+            Some(at) => (at, at),
+            None => (self.start, self.end),
+        };
+        let inner = Evaluator {
+            start: subquery_start(s - off - range, step),
+            end: e - off,
+            interval: step,
+            tp: self.tp,
+            data: self.data,
+            limits: self.limits,
+            annotations: self.annotations,
+        };
+        let series = if inner.start > inner.end {
+            Vec::new()
+        } else {
+            match inner.eval(&sq.expr)? {
+                Val::Vector(v) => v,
+                Val::Scalar(v) => vec![Series {
+                    labels: Labels::empty(),
+                    points: v
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, x)| Sample::new(inner.ts(i), x))
+                        .collect(),
+                }],
+                other => {
+                    return Err(QueryError::exec(format!(
+                        "subquery is only allowed on instant vector, got {}",
+                        other.type_name()
+                    )))
+                }
+            }
+        };
+        Ok(RangeArg {
+            series,
+            range,
+            offset: off,
+            at,
+        })
+    }
+}
+
+/// The labels without `__name__`.
+pub(crate) fn drop_name(labels: &Labels) -> Labels {
+    if labels.get(METRIC_NAME).is_some() {
+        labels.without(&[METRIC_NAME])
+    } else {
+        labels.clone()
+    }
+}
+
+/// Merges series with identical labels (e.g. after dropping `__name__`); fails like
+/// Prometheus when two of them have a point at the same timestamp.
+pub(crate) fn dedup_merge(series: Vec<Series>) -> Result<Vec<Series>> {
+    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
+    let mut out: Vec<Series> = Vec::with_capacity(series.len());
+    let mut merged = false;
+    for s in series {
+        match index.get(&s.labels) {
+            Some(&i) => {
+                out[i].points.extend(s.points);
+                merged = true;
+            }
+            None => {
+                index.insert(s.labels.clone(), out.len());
+                out.push(s);
+            }
+        }
+    }
+    if merged {
+        for s in &mut out {
+            s.points.sort_by_key(|p| p.t);
+            if s.points.windows(2).any(|w| w[0].t == w[1].t) {
+                return Err(QueryError::exec(
+                    "vector cannot contain metrics with the same labelset",
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Walks instant-vector series step by step.
+#[derive(Debug)]
+pub(crate) struct StepCursor<'s> {
+    series: &'s [Series],
+    pos: Vec<usize>,
+}
+
+impl<'s> StepCursor<'s> {
+    pub(crate) fn new(series: &'s [Series]) -> Self {
+        Self {
+            series,
+            pos: vec![0; series.len()],
+        }
+    }
+
+    /// Fills `out` with `(series index, value)` of every series with a point at `ts`.
+    /// Steps must be visited in increasing order.
+    pub(crate) fn at(&mut self, ts: i64, out: &mut Vec<(usize, f64)>) {
+        out.clear();
+        for (i, s) in self.series.iter().enumerate() {
+            let p = &mut self.pos[i];
+            while *p < s.points.len() && s.points[*p].t < ts {
+                *p += 1;
+            }
+            if *p < s.points.len() && s.points[*p].t == ts {
+                out.push((i, s.points[*p].v));
+                *p += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! Generates Rust code for every .proto in the repository's `proto/` directory.
+//!
+//! protoc comes from `$PROTOC` when set, else from the `protoc-bin-vendored` crate, so a
+//! plain `cargo build` needs nothing installed.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = [
+        "prometheus/types.proto",
+        "prometheus/remote.proto",
+        "thanos/labelpb/types.proto",
+        "thanos/storepb/types.proto",
+        "thanos/storepb/rpc.proto",
+        "thanos/infopb/rpc.proto",
+        "cairn/ingest/v1/ingest.proto",
+    ]
+    .map(|f| root.join(f));
+    if std::env::var_os("PROTOC").is_none() {
+        let protoc = protoc_bin_vendored::protoc_bin_path()?;
+        std::env::set_var("PROTOC", protoc);
+    }
+    let include = protoc_bin_vendored::include_path()?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_protos(&files, &[root.clone(), include])?;
+    println!("cargo:rerun-if-changed={}", root.display());
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! Generated protobuf messages and gRPC stubs for every `.proto` under `proto/`.
+//!
+//! ```text
+//!  proto/prometheus/*.proto   ─┐
+//!  proto/thanos/**/*.proto    ─┼─ build.rs (prost + tonic) ──▶ OUT_DIR/*.rs ──▶ these modules
+//!  proto/cairn/**/v1/*.proto  ─┘
+//! ```
+//!
+//! Module paths mirror the protobuf packages: `prometheus` (remote write/read, upstream
+//! package name kept), `thanos` (StoreAPI) and `thanos::info` (Info API), and
+//! `cairn::ingest::v1` (internal RPCs). Nothing here is written by hand.
+
+#![allow(missing_docs)]
+
+/// Prometheus remote write 1.0 / remote read (`prometheus` package).
+#[allow(unreachable_pub, missing_debug_implementations, unused_qualifications, clippy::all)]
+pub mod prometheus {
+    include!(concat!(env!("OUT_DIR"), "/prometheus.rs"));
+}
+
+/// Thanos StoreAPI (`thanos` package) and Info API (`thanos.info`).
+#[allow(unreachable_pub, missing_debug_implementations, unused_qualifications, clippy::all)]
+pub mod thanos {
+    include!(concat!(env!("OUT_DIR"), "/thanos.rs"));
+
+    /// The Thanos Info API (`thanos.info` package).
+    pub mod info {
+        include!(concat!(env!("OUT_DIR"), "/thanos.info.rs"));
+    }
+}
+
+/// Cairn's own internal RPCs, versioned by package.
+#[allow(unreachable_pub, missing_debug_implementations, unused_qualifications, clippy::all)]
+pub mod cairn {
+    /// Receiver → ingester write path.
+    pub mod ingest {
+        /// Version 1.
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/cairn.ingest.v1.rs"));
+        }
+    }
+}

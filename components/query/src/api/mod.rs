@@ -1,0 +1,390 @@
+//! The Prometheus HTTP API handlers.
+
+mod json;
+mod params;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, Method};
+use axum::routing::get;
+use axum::{Json, Router};
+use cairn_model::validate::is_valid_label_name;
+use cairn_model::{Labels, Matcher, TenantId};
+use cairn_ops::tenancy::TenancyConfig;
+use cairn_promql::{Engine, EngineOptions, QueryOptions, QueryResult};
+use cairn_storeapi::{SeriesQuery, StoreClient};
+use prometheus_client::registry::Registry;
+use serde_json::{json, Value as JsonValue};
+
+use crate::metrics::{ErrorTypeLabel, QueryMetrics, QueryTypeLabel};
+use crate::{FanoutStorage, QueryApiError, QueryConfig};
+use params::{Params, MAX_TIME_MS, MIN_TIME_MS};
+
+/// Prometheus refuses range queries with more points than this per series.
+const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// The querier role: PromQL engine, stores and API settings.
+#[derive(Debug)]
+pub struct Querier {
+    engine: Engine,
+    stores: Arc<Vec<StoreClient>>,
+    config: QueryConfig,
+    tenancy: TenancyConfig,
+    metrics: QueryMetrics,
+}
+
+type ApiResult = Result<Json<JsonValue>, QueryApiError>;
+
+impl Querier {
+    /// Builds the querier over `stores` and registers its metrics.
+    pub fn new(config: QueryConfig, tenancy: TenancyConfig, stores: Vec<StoreClient>, registry: &mut Registry) -> Self {
+        let engine = Engine::new(EngineOptions {
+            lookback_delta: config.lookback_delta,
+            max_samples: config.max_samples,
+            timeout: config.timeout,
+            max_concurrent: config.max_concurrent,
+            ..EngineOptions::default()
+        });
+        Self {
+            engine,
+            stores: Arc::new(stores),
+            config,
+            tenancy,
+            metrics: QueryMetrics::new(registry),
+        }
+    }
+
+    fn storage(&self, tenant: TenantId) -> FanoutStorage {
+        FanoutStorage::new(self.stores.clone(), self.config.partial_response, tenant)
+    }
+
+    fn observe(&self, query_type: &'static str, start: Instant, result: &Result<QueryResult, cairn_promql::QueryError>) {
+        self.metrics
+            .duration
+            .get_or_create(&QueryTypeLabel { query_type })
+            .observe(start.elapsed().as_secs_f64());
+        if let Err(e) = result {
+            self.metrics
+                .failures
+                .get_or_create(&ErrorTypeLabel { error_type: e.error_type() })
+                .inc();
+        }
+    }
+
+    fn query_options(&self, p: &Params) -> Result<QueryOptions, QueryApiError> {
+        Ok(QueryOptions {
+            lookback_delta: p.duration("lookback_delta")?,
+        })
+    }
+
+    async fn instant_query(&self, tenant: TenantId, p: Params) -> ApiResult {
+        let query = p
+            .get("query")
+            .ok_or_else(|| QueryApiError::BadData("invalid parameter \"query\": query must not be empty".into()))?;
+        let time = p.time_or("time", now_ms())?;
+        let opts = self.query_options(&p)?;
+        let storage = self.storage(tenant);
+        let start = Instant::now();
+        let run = self.engine.instant_query(&storage, query, time, &opts);
+        let result = with_timeout(p.duration("timeout")?, run).await;
+        self.observe("instant", start, &result);
+        Ok(Json(json::query_success(&result?)))
+    }
+
+    async fn range_query(&self, tenant: TenantId, p: Params) -> ApiResult {
+        let query = p
+            .get("query")
+            .ok_or_else(|| QueryApiError::BadData("invalid parameter \"query\": query must not be empty".into()))?;
+        let start = required_time(&p, "start")?;
+        let end = required_time(&p, "end")?;
+        if end < start {
+            return Err(QueryApiError::BadData(
+                "invalid parameter \"end\": end timestamp must not be before start time".into(),
+            ));
+        }
+        let step = p
+            .duration("step")?
+            .ok_or_else(|| QueryApiError::BadData("invalid parameter \"step\": cannot parse \"\" to a valid duration".into()))?;
+        let step_ms = step.as_millis() as i64;
+        if step_ms <= 0 {
+            return Err(QueryApiError::BadData(
+                "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        if (end - start) / step_ms > MAX_POINTS_PER_SERIES {
+            return Err(QueryApiError::BadData(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+            ));
+        }
+        let opts = self.query_options(&p)?;
+        let storage = self.storage(tenant);
+        let began = Instant::now();
+        let run = self.engine.range_query(&storage, query, start, end, step_ms, &opts);
+        let result = with_timeout(p.duration("timeout")?, run).await;
+        self.observe("range", began, &result);
+        Ok(Json(json::query_success(&result?)))
+    }
+
+    fn selection(&self, p: &Params) -> Result<(Vec<Vec<Matcher>>, i64, i64), QueryApiError> {
+        let sets = p.match_sets()?;
+        let start = p.time_or("start", MIN_TIME_MS)?;
+        let end = p.time_or("end", MAX_TIME_MS)?;
+        if end < start {
+            return Err(QueryApiError::BadData(
+                "invalid parameter \"end\": end timestamp must not be before start time".into(),
+            ));
+        }
+        Ok((sets, start, end))
+    }
+
+    async fn series(&self, tenant: TenantId, p: Params) -> ApiResult {
+        let (sets, start, end) = self.selection(&p)?;
+        if sets.is_empty() {
+            return Err(QueryApiError::BadData("no match[] parameter provided".into()));
+        }
+        let storage = self.storage(tenant);
+        let mut all: Vec<Labels> = Vec::new();
+        let mut warnings = Vec::new();
+        for matchers in sets {
+            let query = SeriesQuery {
+                matchers,
+                min_time: start,
+                max_time: end,
+                skip_chunks: true,
+            };
+            let (series, w) = storage.raw_series(&query).await.map_err(storage_error)?;
+            all.extend(series.into_iter().map(|s| s.labels));
+            warnings.extend(w);
+        }
+        all.sort();
+        all.dedup();
+        let mut data: Vec<JsonValue> = all.iter().map(json::labels_object).collect();
+        apply_limit(&p, &mut data, &mut warnings)?;
+        Ok(Json(json::success(JsonValue::Array(data), &warnings, &[])))
+    }
+
+    async fn label_names(&self, tenant: TenantId, p: Params) -> ApiResult {
+        let (sets, start, end) = self.selection(&p)?;
+        let storage = self.storage(tenant);
+        let mut names = Vec::new();
+        let mut warnings = Vec::new();
+        for matchers in match_sets_or_all(sets) {
+            let query = SeriesQuery {
+                matchers,
+                min_time: start,
+                max_time: end,
+                skip_chunks: true,
+            };
+            let (n, w) = storage.label_names(&query).await.map_err(storage_error)?;
+            names.extend(n);
+            warnings.extend(w);
+        }
+        names.sort_unstable();
+        names.dedup();
+        let mut data: Vec<JsonValue> = names.into_iter().map(JsonValue::String).collect();
+        apply_limit(&p, &mut data, &mut warnings)?;
+        Ok(Json(json::success(JsonValue::Array(data), &warnings, &[])))
+    }
+
+    async fn label_values(&self, tenant: TenantId, name: String, p: Params) -> ApiResult {
+        if !is_valid_label_name(&name) && name != cairn_model::METRIC_NAME {
+            return Err(QueryApiError::BadData(format!("invalid label name: {name:?}")));
+        }
+        let (sets, start, end) = self.selection(&p)?;
+        let storage = self.storage(tenant);
+        let mut values = Vec::new();
+        let mut warnings = Vec::new();
+        for matchers in match_sets_or_all(sets) {
+            let query = SeriesQuery {
+                matchers,
+                min_time: start,
+                max_time: end,
+                skip_chunks: true,
+            };
+            let (v, w) = storage.label_values(&name, &query).await.map_err(storage_error)?;
+            values.extend(v);
+            warnings.extend(w);
+        }
+        values.sort_unstable();
+        values.dedup();
+        let mut data: Vec<JsonValue> = values.into_iter().map(JsonValue::String).collect();
+        apply_limit(&p, &mut data, &mut warnings)?;
+        Ok(Json(json::success(JsonValue::Array(data), &warnings, &[])))
+    }
+}
+
+/// With no `match[]`, one unrestricted selection.
+fn match_sets_or_all(sets: Vec<Vec<Matcher>>) -> Vec<Vec<Matcher>> {
+    if sets.is_empty() {
+        vec![Vec::new()]
+    } else {
+        sets
+    }
+}
+
+fn storage_error(e: cairn_promql::StorageError) -> QueryApiError {
+    QueryApiError::Query(cairn_promql::QueryError::Storage(e))
+}
+
+fn apply_limit(p: &Params, data: &mut Vec<JsonValue>, warnings: &mut Vec<String>) -> Result<(), QueryApiError> {
+    let Some(limit) = p.get("limit") else {
+        return Ok(());
+    };
+    let limit: usize = limit
+        .parse()
+        .map_err(|_| QueryApiError::BadData(format!("invalid parameter \"limit\": cannot parse {limit:?} to a valid limit")))?;
+    if limit > 0 && data.len() > limit {
+        data.truncate(limit);
+        warnings.push("results truncated due to limit".to_owned());
+    }
+    Ok(())
+}
+
+fn required_time(p: &Params, key: &str) -> Result<i64, QueryApiError> {
+    if p.get(key).is_none() {
+        return Err(QueryApiError::BadData(format!(
+            "invalid parameter \"{key}\": cannot parse \"\" to a valid timestamp"
+        )));
+    }
+    p.time_or(key, 0)
+}
+
+/// The per-request `timeout` parameter can only shorten the engine's own timeout.
+async fn with_timeout<F>(timeout: Option<Duration>, run: F) -> Result<QueryResult, cairn_promql::QueryError>
+where
+    F: std::future::Future<Output = Result<QueryResult, cairn_promql::QueryError>>,
+{
+    match timeout {
+        None => run.await,
+        Some(t) => tokio::time::timeout(t, run)
+            .await
+            .unwrap_or(Err(cairn_promql::QueryError::Timeout("query execution"))),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Query string plus, for form POSTs, the body's parameters.
+fn request_params(method: &Method, headers: &HeaderMap, query: Option<String>, body: &Bytes) -> Result<Params, QueryApiError> {
+    let mut pairs: Vec<(String, String)> = match query {
+        Some(q) => serde_urlencoded::from_str(&q)
+            .map_err(|e| QueryApiError::BadData(format!("invalid query string: {e}")))?,
+        None => Vec::new(),
+    };
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if method == Method::POST && is_form {
+        let body: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|e| QueryApiError::BadData(format!("invalid form body: {e}")))?;
+        pairs.extend(body);
+    }
+    Ok(Params::from_pairs(pairs))
+}
+
+struct Call {
+    tenant: TenantId,
+    params: Params,
+}
+
+fn call(q: &Querier, method: &Method, headers: &HeaderMap, query: Option<String>, body: &Bytes) -> Result<Call, QueryApiError> {
+    Ok(Call {
+        tenant: q.tenancy.resolve(headers)?,
+        params: request_params(method, headers, query, body)?,
+    })
+}
+
+macro_rules! handler {
+    ($name:ident, $method:ident) => {
+        async fn $name(
+            State(q): State<Arc<Querier>>,
+            method: Method,
+            headers: HeaderMap,
+            RawQuery(query): RawQuery,
+            body: Bytes,
+        ) -> ApiResult {
+            let c = call(&q, &method, &headers, query, &body)?;
+            q.$method(c.tenant, c.params).await
+        }
+    };
+}
+
+handler!(query_handler, instant_query);
+handler!(query_range_handler, range_query);
+handler!(series_handler, series);
+handler!(labels_handler, label_names);
+
+async fn label_values_handler(
+    State(q): State<Arc<Querier>>,
+    Path(name): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ApiResult {
+    let c = call(&q, &method, &headers, query, &body)?;
+    q.label_values(c.tenant, name, c.params).await
+}
+
+async fn buildinfo() -> Json<JsonValue> {
+    Json(json::success(
+        json!({
+            "application": "cairn",
+            "version": env!("CARGO_PKG_VERSION"),
+            "revision": option_env!("CAIRN_GIT_REVISION").unwrap_or("unknown"),
+            "branch": option_env!("CAIRN_GIT_BRANCH").unwrap_or("unknown"),
+            "buildUser": "",
+            "buildDate": "",
+            "goVersion": "",
+        }),
+        &[],
+        &[],
+    ))
+}
+
+/// Endpoints Grafana calls that Cairn has nothing for yet answer with Prometheus's
+/// empty shapes, so dashboards and the data-source check work.
+async fn empty_object() -> Json<JsonValue> {
+    Json(json::success(json!({}), &[], &[]))
+}
+
+async fn empty_list() -> Json<JsonValue> {
+    Json(json::success(json!([]), &[], &[]))
+}
+
+async fn no_rules() -> Json<JsonValue> {
+    Json(json::success(json!({"groups": []}), &[], &[]))
+}
+
+async fn no_alerts() -> Json<JsonValue> {
+    Json(json::success(json!({"alerts": []}), &[], &[]))
+}
+
+/// The query API routes, bound to a shared [`Querier`].
+pub fn router(querier: Arc<Querier>) -> Router {
+    Router::new()
+        .route("/api/v1/query", get(query_handler).post(query_handler))
+        .route("/api/v1/query_range", get(query_range_handler).post(query_range_handler))
+        .route("/api/v1/series", get(series_handler).post(series_handler))
+        .route("/api/v1/labels", get(labels_handler).post(labels_handler))
+        .route("/api/v1/label/{name}/values", get(label_values_handler))
+        .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route("/api/v1/metadata", get(empty_object))
+        .route("/api/v1/query_exemplars", get(empty_list).post(empty_list))
+        .route("/api/v1/rules", get(no_rules))
+        .route("/api/v1/alerts", get(no_alerts))
+        .with_state(querier)
+}
+
+/// JSON 404 for paths no role serves.
+pub async fn not_found(uri: axum::http::Uri) -> QueryApiError {
+    QueryApiError::NotFound(format!("no such endpoint: {}", uri.path()))
+}

@@ -1,0 +1,209 @@
+use std::time::Duration;
+
+use cairn_model::TenantId;
+use cairn_proto::thanos;
+use cairn_proto::thanos::info as infopb;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::convert::{labels_from_proto, matchers_to_proto};
+use crate::server::MAX_MESSAGE_BYTES;
+use crate::{RawChunk, RawSeries, SeriesQuery, StoreApiError, StoreInfo, TENANT_METADATA_KEY};
+
+/// A StoreAPI endpoint the querier reads from. Cheap to clone; connects lazily.
+#[derive(Debug, Clone)]
+pub struct StoreClient {
+    addr: String,
+    store: thanos::store_client::StoreClient<Channel>,
+    info: infopb::info_client::InfoClient<Channel>,
+}
+
+impl StoreClient {
+    /// A client for `addr` (`host:port` or a full `http://` URI). No connection is made
+    /// until the first call, so a store that starts later is picked up.
+    pub fn connect_lazy(addr: &str, timeout: Duration) -> Result<Self, StoreApiError> {
+        let uri = if addr.contains("://") {
+            addr.to_owned()
+        } else {
+            format!("http://{addr}")
+        };
+        let endpoint = Endpoint::from_shared(uri)
+            .map_err(|e| StoreApiError::Connect {
+                addr: addr.to_owned(),
+                reason: e.to_string(),
+            })?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .tcp_nodelay(true);
+        let channel = endpoint.connect_lazy();
+        Ok(Self {
+            addr: addr.to_owned(),
+            store: thanos::store_client::StoreClient::new(channel.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            info: infopb::info_client::InfoClient::new(channel),
+        })
+    }
+
+    /// The address this client talks to.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    fn request<T>(&self, tenant: &TenantId, msg: T) -> Result<tonic::Request<T>, StoreApiError> {
+        let mut req = tonic::Request::new(msg);
+        let value = MetadataValue::try_from(tenant.as_str())
+            .map_err(|e| StoreApiError::InvalidTenant(e.to_string()))?;
+        req.metadata_mut().insert(TENANT_METADATA_KEY, value);
+        Ok(req)
+    }
+
+    fn rpc_error(&self, status: tonic::Status) -> StoreApiError {
+        StoreApiError::Rpc {
+            addr: self.addr.clone(),
+            status: Box::new(status),
+        }
+    }
+
+    /// Streams `Series` and collects it: series sorted by labels plus store warnings.
+    pub async fn series(
+        &self,
+        tenant: &TenantId,
+        query: &SeriesQuery,
+    ) -> Result<(Vec<RawSeries>, Vec<String>), StoreApiError> {
+        let req = self.request(
+            tenant,
+            thanos::SeriesRequest {
+                min_time: query.min_time,
+                max_time: query.max_time,
+                matchers: matchers_to_proto(&query.matchers),
+                skip_chunks: query.skip_chunks,
+                partial_response_strategy: thanos::PartialResponseStrategy::Abort as i32,
+                ..Default::default()
+            },
+        )?;
+        let mut stream = self
+            .store
+            .clone()
+            .series(req)
+            .await
+            .map_err(|s| self.rpc_error(s))?
+            .into_inner();
+        let (mut series, mut warnings) = (Vec::new(), Vec::new());
+        while let Some(msg) = stream.message().await.map_err(|s| self.rpc_error(s))? {
+            match msg.result {
+                Some(thanos::series_response::Result::Series(s)) => {
+                    series.push(series_from_proto(s));
+                }
+                Some(thanos::series_response::Result::Warning(w)) => warnings.push(w),
+                Some(thanos::series_response::Result::Hints(_)) | None => {}
+            }
+        }
+        Ok((series, warnings))
+    }
+
+    /// Label names of matching series, plus store warnings.
+    pub async fn label_names(
+        &self,
+        tenant: &TenantId,
+        query: &SeriesQuery,
+    ) -> Result<(Vec<String>, Vec<String>), StoreApiError> {
+        let req = self.request(
+            tenant,
+            thanos::LabelNamesRequest {
+                start: query.min_time,
+                end: query.max_time,
+                matchers: matchers_to_proto(&query.matchers),
+                partial_response_strategy: thanos::PartialResponseStrategy::Abort as i32,
+                ..Default::default()
+            },
+        )?;
+        let resp = self
+            .store
+            .clone()
+            .label_names(req)
+            .await
+            .map_err(|s| self.rpc_error(s))?
+            .into_inner();
+        Ok((resp.names, resp.warnings))
+    }
+
+    /// Values of label `name` across matching series, plus store warnings.
+    pub async fn label_values(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        query: &SeriesQuery,
+    ) -> Result<(Vec<String>, Vec<String>), StoreApiError> {
+        let req = self.request(
+            tenant,
+            thanos::LabelValuesRequest {
+                label: name.to_owned(),
+                start: query.min_time,
+                end: query.max_time,
+                matchers: matchers_to_proto(&query.matchers),
+                partial_response_strategy: thanos::PartialResponseStrategy::Abort as i32,
+                ..Default::default()
+            },
+        )?;
+        let resp = self
+            .store
+            .clone()
+            .label_values(req)
+            .await
+            .map_err(|s| self.rpc_error(s))?
+            .into_inner();
+        Ok((resp.values, resp.warnings))
+    }
+
+    /// The store's Info API answer.
+    pub async fn info(&self) -> Result<StoreInfo, StoreApiError> {
+        let resp = self
+            .info
+            .clone()
+            .info(infopb::InfoRequest {})
+            .await
+            .map_err(|s| self.rpc_error(s))?
+            .into_inner();
+        let store = resp.store.unwrap_or_default();
+        Ok(StoreInfo {
+            component_type: component_type(&resp.component_type),
+            min_time: store.min_time,
+            max_time: store.max_time,
+            label_sets: resp
+                .label_sets
+                .into_iter()
+                .map(|s| labels_from_proto(s.labels))
+                .collect(),
+        })
+    }
+}
+
+fn component_type(s: &str) -> &'static str {
+    match s {
+        "query" => "query",
+        "rule" => "rule",
+        "sidecar" => "sidecar",
+        "store" => "store",
+        "receive" => "receive",
+        _ => "unknown",
+    }
+}
+
+fn series_from_proto(s: thanos::Series) -> RawSeries {
+    RawSeries {
+        labels: labels_from_proto(s.labels),
+        chunks: s
+            .chunks
+            .into_iter()
+            .filter_map(|c| {
+                let raw = c.raw?;
+                (raw.r#type == thanos::chunk::Encoding::Xor as i32).then_some(RawChunk {
+                    min_time: c.min_time,
+                    max_time: c.max_time,
+                    data: raw.data,
+                })
+            })
+            .collect(),
+    }
+}

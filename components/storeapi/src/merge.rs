@@ -1,0 +1,77 @@
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use cairn_model::Labels;
+
+use crate::RawSeries;
+
+/// K-way merges per-store series lists, each sorted by labels, into one sorted list.
+/// Series with equal labels from different stores (replicas, or a head and a block)
+/// become one series whose chunks are all of theirs sorted by `min_time`; overlapping
+/// samples are resolved when the chunks are decoded.
+pub fn merge_sorted(streams: Vec<Vec<RawSeries>>) -> Vec<RawSeries> {
+    let total: usize = streams.iter().map(Vec::len).sum();
+    let mut iters: Vec<_> = streams.into_iter().map(Vec::into_iter).collect();
+    let mut heap: BinaryHeap<Reverse<(Labels, usize)>> = BinaryHeap::new();
+    let mut heads: Vec<Option<RawSeries>> = Vec::with_capacity(iters.len());
+    for (i, it) in iters.iter_mut().enumerate() {
+        let next = it.next();
+        if let Some(s) = &next {
+            heap.push(Reverse((s.labels.clone(), i)));
+        }
+        heads.push(next);
+    }
+    let mut out: Vec<RawSeries> = Vec::with_capacity(total);
+    while let Some(Reverse((labels, i))) = heap.pop() {
+        let Some(series) = heads[i].take() else {
+            continue;
+        };
+        if let Some(next) = iters[i].next() {
+            heap.push(Reverse((next.labels.clone(), i)));
+            heads[i] = Some(next);
+        }
+        match out.last_mut() {
+            Some(last) if last.labels == labels => {
+                last.chunks.extend(series.chunks);
+                last.chunks.sort_by_key(|c| (c.min_time, c.max_time));
+            }
+            _ => out.push(series),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RawChunk;
+
+    fn series(name: &str, min_times: &[i64]) -> RawSeries {
+        RawSeries {
+            labels: Labels::from_pairs([("__name__", name)]),
+            chunks: min_times
+                .iter()
+                .map(|&t| RawChunk {
+                    min_time: t,
+                    max_time: t + 10,
+                    data: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn merges_sorted_streams_and_combines_equal_series() {
+        let a = vec![series("a", &[0]), series("c", &[0])];
+        let b = vec![series("b", &[0]), series("c", &[20])];
+        let c = vec![];
+        let merged = merge_sorted(vec![a, b, c]);
+        let names: Vec<_> = merged
+            .iter()
+            .map(|s| s.labels.metric_name().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        let starts: Vec<_> = merged[2].chunks.iter().map(|c| c.min_time).collect();
+        assert_eq!(starts, [0, 20]);
+    }
+}

@@ -1,0 +1,213 @@
+//! One in-memory series: its identity and its chunks.
+
+use std::fmt;
+
+use cairn_chunk::XorChunk;
+use cairn_model::{Labels, Sample};
+use parking_lot::Mutex;
+
+use super::ChunkData;
+
+/// How a sample relates to the series' newest one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Check {
+    /// Newer than everything: store it.
+    Append,
+    /// Same timestamp and identical value bits: accepted, nothing to store.
+    Same,
+    /// Older than the newest sample.
+    OutOfOrder,
+    /// Same timestamp, different value.
+    Duplicate,
+}
+
+/// Classifies `s` against the series' newest sample `last`.
+pub(super) fn check(last: Option<Sample>, s: Sample) -> Check {
+    match last {
+        None => Check::Append,
+        Some(l) if s.t > l.t => Check::Append,
+        Some(l) if s.t < l.t => Check::OutOfOrder,
+        Some(l) if s.v.to_bits() == l.v.to_bits() => Check::Same,
+        Some(_) => Check::Duplicate,
+    }
+}
+
+/// When to cut a new chunk.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ChunkPolicy {
+    /// Chunk range in milliseconds; chunks never cross a multiple of it.
+    pub(super) range: i64,
+    /// Samples after which a chunk is closed.
+    pub(super) max_samples: usize,
+}
+
+/// What one [`MemSeries::append`] call did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Appended {
+    pub(super) stored: u64,
+    pub(super) same: u64,
+    pub(super) out_of_order: u64,
+    pub(super) duplicate: u64,
+    pub(super) min_t: Option<i64>,
+    pub(super) max_t: Option<i64>,
+}
+
+/// A series in the head.
+pub(super) struct MemSeries {
+    pub(super) series_ref: u64,
+    pub(super) labels: Labels,
+    data: Mutex<SeriesData>,
+}
+
+#[derive(Default)]
+struct SeriesData {
+    /// Oldest first; all but the last are closed, the last one is open.
+    chunks: Vec<HeadChunk>,
+    last: Option<Sample>,
+}
+
+struct HeadChunk {
+    min_t: i64,
+    max_t: i64,
+    /// The first timestamp the chunk may not hold (the end of its aligned range).
+    end: i64,
+    chunk: XorChunk,
+}
+
+impl MemSeries {
+    pub(super) fn new(series_ref: u64, labels: Labels) -> Self {
+        Self {
+            series_ref,
+            labels,
+            data: Mutex::new(SeriesData::default()),
+        }
+    }
+
+    /// The newest sample.
+    pub(super) fn last_sample(&self) -> Option<Sample> {
+        self.data.lock().last
+    }
+
+    /// Whether any sample lies in `[mint, maxt]`-overlapping chunks.
+    pub(super) fn overlaps(&self, mint: i64, maxt: i64) -> bool {
+        let d = self.data.lock();
+        match (d.chunks.first(), d.chunks.last()) {
+            (Some(first), Some(last)) => first.min_t <= maxt && last.max_t >= mint,
+            _ => false,
+        }
+    }
+
+    /// Checks and stores `samples` in order; rejected ones are counted, not stored.
+    pub(super) fn append(&self, samples: &[Sample], policy: ChunkPolicy) -> Appended {
+        let mut out = Appended::default();
+        let mut d = self.data.lock();
+        for &s in samples {
+            match check(d.last, s) {
+                Check::Append => {}
+                Check::Same => {
+                    out.same += 1;
+                    continue;
+                }
+                Check::OutOfOrder => {
+                    out.out_of_order += 1;
+                    continue;
+                }
+                Check::Duplicate => {
+                    out.duplicate += 1;
+                    continue;
+                }
+            }
+            let cut = match d.chunks.last() {
+                None => true,
+                Some(c) => c.chunk.num_samples() >= policy.max_samples || s.t >= c.end,
+            };
+            if cut {
+                d.chunks.push(HeadChunk {
+                    min_t: s.t,
+                    max_t: s.t,
+                    end: range_end(s.t, policy.range),
+                    chunk: XorChunk::new(),
+                });
+            }
+            if let Some(c) = d.chunks.last_mut() {
+                c.chunk.append(s.t, s.v);
+                c.max_t = s.t;
+            }
+            d.last = Some(s);
+            out.stored += 1;
+            out.min_t = Some(out.min_t.map_or(s.t, |m| m.min(s.t)));
+            out.max_t = Some(s.t);
+        }
+        out
+    }
+
+    /// Copies of the chunks overlapping `[mint, maxt]`, oldest first.
+    pub(super) fn chunks_overlapping(&self, mint: i64, maxt: i64) -> Vec<ChunkData> {
+        let d = self.data.lock();
+        d.chunks
+            .iter()
+            .filter(|c| c.min_t <= maxt && c.max_t >= mint)
+            .map(|c| ChunkData {
+                min_t: c.min_t,
+                max_t: c.max_t,
+                bytes: c.chunk.bytes().to_vec(),
+            })
+            .collect()
+    }
+}
+
+impl fmt::Debug for MemSeries {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.data.lock();
+        f.debug_struct("MemSeries")
+            .field("series_ref", &self.series_ref)
+            .field("labels", &self.labels)
+            .field("chunks", &d.chunks.len())
+            .field("last", &d.last)
+            .finish()
+    }
+}
+
+/// The end (exclusive) of the `range`-aligned window holding `t`.
+fn range_end(t: i64, range: i64) -> i64 {
+    let range = range.max(1);
+    t.div_euclid(range)
+        .saturating_mul(range)
+        .saturating_add(range)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_classification() {
+        let last = Some(Sample::new(10, 1.0));
+        assert_eq!(check(None, Sample::new(-5, 0.0)), Check::Append);
+        assert_eq!(check(last, Sample::new(11, 0.0)), Check::Append);
+        assert_eq!(check(last, Sample::new(9, 1.0)), Check::OutOfOrder);
+        assert_eq!(check(last, Sample::new(10, 1.0)), Check::Same);
+        assert_eq!(check(last, Sample::new(10, 2.0)), Check::Duplicate);
+        let nan = Some(Sample::new(10, f64::NAN));
+        assert_eq!(
+            check(nan, Sample::new(10, f64::NAN)),
+            Check::Same,
+            "same bits"
+        );
+        let stale = Sample::new(10, cairn_model::STALE_NAN);
+        assert_eq!(check(nan, stale), Check::Duplicate, "different NaN bits");
+        assert_eq!(
+            check(Some(Sample::new(10, 0.0)), Sample::new(10, -0.0)),
+            Check::Duplicate
+        );
+    }
+
+    #[test]
+    fn ranges_are_aligned_including_negative_times() {
+        assert_eq!(range_end(0, 100), 100);
+        assert_eq!(range_end(99, 100), 100);
+        assert_eq!(range_end(100, 100), 200);
+        assert_eq!(range_end(-1, 100), 0);
+        assert_eq!(range_end(i64::MAX - 1, 100), i64::MAX);
+    }
+}
