@@ -38,7 +38,7 @@ enum ConfigCommand {
         file: PathBuf,
     },
     /// Print the effective configuration (defaults merged with the file) as YAML.
-    Show(RunArgs),
+    Show(Box<RunArgs>),
 }
 
 /// Options shared by every role. Each flag can also be set through the environment
@@ -67,13 +67,24 @@ struct RunArgs {
     #[arg(long = "tenancy.default-tenant", env = "CAIRN_DEFAULT_TENANT")]
     default_tenant: Option<String>,
     /// Ingester gRPC addresses the receiver writes to (comma-separated).
-    #[arg(long = "receive.ingesters", env = "CAIRN_RECEIVE_INGESTERS", value_delimiter = ',')]
+    #[arg(
+        long = "receive.ingesters",
+        env = "CAIRN_RECEIVE_INGESTERS",
+        value_delimiter = ','
+    )]
     ingesters: Option<Vec<String>>,
     /// Largest accepted remote-write body in bytes.
-    #[arg(long = "receive.max-request-bytes", env = "CAIRN_RECEIVE_MAX_REQUEST_BYTES")]
+    #[arg(
+        long = "receive.max-request-bytes",
+        env = "CAIRN_RECEIVE_MAX_REQUEST_BYTES"
+    )]
     max_request_bytes: Option<usize>,
     /// StoreAPI gRPC addresses the querier reads from (comma-separated).
-    #[arg(long = "query.stores", env = "CAIRN_QUERY_STORES", value_delimiter = ',')]
+    #[arg(
+        long = "query.stores",
+        env = "CAIRN_QUERY_STORES",
+        value_delimiter = ','
+    )]
     stores: Option<Vec<String>>,
     /// Query timeout, e.g. `2m`.
     #[arg(long = "query.timeout", env = "CAIRN_QUERY_TIMEOUT", value_parser = parse_duration)]

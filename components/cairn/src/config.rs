@@ -82,8 +82,9 @@ impl Config {
 
     /// Reads and parses a YAML file.
     pub(crate) fn load(path: &Path) -> Result<Self, CliError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CliError::Config(format!("cannot read config file {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CliError::Config(format!("cannot read config file {}: {e}", path.display()))
+        })?;
         Self::from_yaml(&text, &path.display().to_string())
     }
 
@@ -115,7 +116,10 @@ mod tests {
     fn unknown_fields_are_named_in_the_error() {
         let err = Config::from_yaml("query:\n  lookback: 5m\n", "cairn.yaml").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("cairn.yaml") && msg.contains("unknown field `lookback`"), "{msg}");
+        assert!(
+            msg.contains("cairn.yaml") && msg.contains("unknown field `lookback`"),
+            "{msg}"
+        );
         let err = Config::from_yaml("nope: 1\n", "cairn.yaml").unwrap_err();
         assert!(err.to_string().contains("unknown field `nope`"), "{err}");
     }
@@ -123,7 +127,11 @@ mod tests {
     #[test]
     fn invalid_values_are_refused_by_validate() {
         let cfg = Config::from_yaml("query:\n  max_concurrent: 0\n", "x").unwrap();
-        assert!(cfg.validate().unwrap_err().to_string().contains("query.max_concurrent"));
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("query.max_concurrent"));
         let err = Config::from_yaml("query:\n  timeout: 5 minutes\n", "x").unwrap_err();
         assert!(err.to_string().contains("duration"), "{err}");
     }
@@ -136,7 +144,8 @@ mod tests {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "yaml") {
                 let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-                cfg.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                cfg.validate()
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 seen += 1;
             }
         }

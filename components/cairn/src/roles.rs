@@ -29,16 +29,36 @@ pub(crate) struct Roles {
 }
 
 impl Roles {
-    pub(crate) const ALL: Self = Self { receive: true, ingest: true, query: true };
-    pub(crate) const RECEIVE: Self = Self { receive: true, ingest: false, query: false };
-    pub(crate) const INGEST: Self = Self { receive: false, ingest: true, query: false };
-    pub(crate) const QUERY: Self = Self { receive: false, ingest: false, query: true };
+    pub(crate) const ALL: Self = Self {
+        receive: true,
+        ingest: true,
+        query: true,
+    };
+    pub(crate) const RECEIVE: Self = Self {
+        receive: true,
+        ingest: false,
+        query: false,
+    };
+    pub(crate) const INGEST: Self = Self {
+        receive: false,
+        ingest: true,
+        query: false,
+    };
+    pub(crate) const QUERY: Self = Self {
+        receive: false,
+        ingest: false,
+        query: true,
+    };
 
     fn names(self) -> Vec<&'static str> {
-        [(self.receive, "receive"), (self.ingest, "ingest"), (self.query, "query")]
-            .into_iter()
-            .filter_map(|(on, name)| on.then_some(name))
-            .collect()
+        [
+            (self.receive, "receive"),
+            (self.ingest, "ingest"),
+            (self.query, "query"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
     }
 }
 
@@ -63,15 +83,22 @@ pub(crate) fn run(roles: Roles, mut config: Config) -> Result<(), CliError> {
         config.query.stores = vec![own_grpc];
     }
     if roles.receive && config.receive.ingesters.is_empty() {
-        return Err(CliError::Config("receive.ingesters must list at least one ingester".into()));
+        return Err(CliError::Config(
+            "receive.ingesters must list at least one ingester".into(),
+        ));
     }
     if roles.query && config.query.stores.is_empty() {
-        return Err(CliError::Config("query.stores must list at least one store".into()));
+        return Err(CliError::Config(
+            "query.stores must list at least one store".into(),
+        ));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::Role { role: "runtime", message: e.to_string() })?;
+        .map_err(|e| CliError::Role {
+            role: "runtime",
+            message: e.to_string(),
+        })?;
     runtime.block_on(serve(roles, config))
 }
 
@@ -89,8 +116,16 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
     let mut app = Router::new();
     if roles.receive {
         let distributor = Distributor::new(&config.receive.ingesters, config.receive.push_timeout)
-            .map_err(|e| CliError::Role { role: "receive", message: e.to_string() })?;
-        let receiver = Receiver::new(config.receive.clone(), config.tenancy.clone(), distributor, &mut registry);
+            .map_err(|e| CliError::Role {
+                role: "receive",
+                message: e.to_string(),
+            })?;
+        let receiver = Receiver::new(
+            config.receive.clone(),
+            config.tenancy.clone(),
+            distributor,
+            &mut registry,
+        );
         app = app.merge(cairn_receive::router(Arc::new(receiver)));
     }
     if roles.query {
@@ -100,8 +135,16 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
             .iter()
             .map(|addr| StoreClient::connect_lazy(addr, config.query.timeout))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| CliError::Role { role: "query", message: e.to_string() })?;
-        let querier = Querier::new(config.query.clone(), config.tenancy.clone(), stores, &mut registry);
+            .map_err(|e| CliError::Role {
+                role: "query",
+                message: e.to_string(),
+            })?;
+        let querier = Querier::new(
+            config.query.clone(),
+            config.tenancy.clone(),
+            stores,
+            &mut registry,
+        );
         app = app.merge(cairn_query::router(Arc::new(querier)));
     }
     let ingest_metrics = roles.ingest.then(|| IngestMetrics::new(&mut registry));
@@ -119,7 +162,10 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
 
     let http_listener = TcpListener::bind(config.server.http_listen)
         .await
-        .map_err(|source| CliError::Bind { addr: config.server.http_listen, source })?;
+        .map_err(|source| CliError::Bind {
+            addr: config.server.http_listen,
+            source,
+        })?;
     let http_stop = stopped(stop_rx.clone());
     let http = tokio::spawn(async move {
         axum::serve(http_listener, app)
@@ -136,14 +182,25 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
     let mut grpc = None;
     if let Some(metrics) = ingest_metrics {
         let ready = readiness.component("ingester wal replay");
-        let ing = Ingester::open(config.data_dir.join("ingester"), config.ingest.clone(), metrics)
-            .await
-            .map_err(|e| CliError::Role { role: "ingest", message: e.to_string() })?;
+        let ing = Ingester::open(
+            config.data_dir.join("ingester"),
+            config.ingest.clone(),
+            metrics,
+        )
+        .await
+        .map_err(|e| CliError::Role {
+            role: "ingest",
+            message: e.to_string(),
+        })?;
         let background = ing.spawn_background();
         let store = StoreService::new(ing.clone(), default_tenant.clone());
-        let grpc_listener = TcpListener::bind(config.server.grpc_listen)
-            .await
-            .map_err(|source| CliError::Bind { addr: config.server.grpc_listen, source })?;
+        let grpc_listener =
+            TcpListener::bind(config.server.grpc_listen)
+                .await
+                .map_err(|source| CliError::Bind {
+                    addr: config.server.grpc_listen,
+                    source,
+                })?;
         let incoming = tokio_stream_incoming(grpc_listener);
         let server = tonic::transport::Server::builder()
             .add_service(IngestService::new(ing.clone()).server())
@@ -170,14 +227,18 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
             }
         }
     };
-    if tokio::time::timeout(Duration::from_secs(30), drain).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(30), drain)
+        .await
+        .is_err()
+    {
         tracing::warn!("servers did not drain within 30s; closing anyway");
     }
     if let Some((ing, background)) = ingester {
         background.abort();
-        ing.close()
-            .await
-            .map_err(|e| CliError::Role { role: "ingest", message: e.to_string() })?;
+        ing.close().await.map_err(|e| CliError::Role {
+            role: "ingest",
+            message: e.to_string(),
+        })?;
     }
     tracing::info!("cairn stopped");
     Ok(())

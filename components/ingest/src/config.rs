@@ -49,7 +49,9 @@ impl IngestConfig {
     /// Checks the values make sense.
     pub fn validate(&self) -> Result<(), String> {
         if self.wal_fsync == WalFsync::Interval && self.wal_fsync_interval.is_zero() {
-            return Err("ingest.wal_fsync_interval must be greater than 0 with wal_fsync: interval".into());
+            return Err(
+                "ingest.wal_fsync_interval must be greater than 0 with wal_fsync: interval".into(),
+            );
         }
         if self.wal_segment_bytes < 1 << 20 {
             return Err("ingest.wal_segment_bytes must be at least 1MiB".into());

@@ -25,7 +25,11 @@ pub struct Ingester {
 impl Ingester {
     /// Opens `dir`, replaying every tenant's WAL (on a blocking thread; this can take a
     /// while for large WALs, and the role is not ready until it returns).
-    pub async fn open(dir: PathBuf, config: IngestConfig, metrics: IngestMetrics) -> Result<Arc<Self>, IngestError> {
+    pub async fn open(
+        dir: PathBuf,
+        config: IngestConfig,
+        metrics: IngestMetrics,
+    ) -> Result<Arc<Self>, IngestError> {
         let start = Instant::now();
         let options = config.tsdb_options();
         let tsdb = tokio::task::spawn_blocking(move || Tsdb::open(dir, options))
@@ -55,7 +59,10 @@ impl Ingester {
             }
         }
         let elapsed = start.elapsed();
-        ingester.metrics.wal_replay_seconds.set(elapsed.as_secs_f64());
+        ingester
+            .metrics
+            .wal_replay_seconds
+            .set(elapsed.as_secs_f64());
         ingester.refresh_stats();
         tracing::info!(
             tenants = ingester.tsdb.tenants().len(),
@@ -163,7 +170,11 @@ fn dir_size(dir: &Path) -> u64 {
 
 #[async_trait]
 impl StoreBackend for Ingester {
-    async fn series(&self, tenant: &TenantId, query: &SeriesQuery) -> Result<Vec<RawSeries>, StoreApiError> {
+    async fn series(
+        &self,
+        tenant: &TenantId,
+        query: &SeriesQuery,
+    ) -> Result<Vec<RawSeries>, StoreApiError> {
         let Some(head) = self.tsdb.head(tenant) else {
             return Ok(Vec::new());
         };
@@ -188,7 +199,11 @@ impl StoreBackend for Ingester {
             .collect())
     }
 
-    async fn label_names(&self, tenant: &TenantId, query: &SeriesQuery) -> Result<Vec<String>, StoreApiError> {
+    async fn label_names(
+        &self,
+        tenant: &TenantId,
+        query: &SeriesQuery,
+    ) -> Result<Vec<String>, StoreApiError> {
         Ok(self
             .tsdb
             .head(tenant)

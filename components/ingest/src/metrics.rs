@@ -45,14 +45,26 @@ impl IngestMetrics {
             "Samples refused by heads, by reason",
             m.samples_rejected.clone(),
         );
-        registry.register("cairn_ingest_head_series", "Series in all heads", m.head_series.clone());
+        registry.register(
+            "cairn_ingest_head_series",
+            "Series in all heads",
+            m.head_series.clone(),
+        );
         registry.register(
             "cairn_ingest_head_samples",
             "Samples appended to heads since they were opened (incl. replay)",
             m.head_samples.clone(),
         );
-        registry.register("cairn_ingest_tenants", "Tenants with a head", m.tenants.clone());
-        registry.register("cairn_ingest_wal_bytes", "Bytes of WAL segments on disk", m.wal_bytes.clone());
+        registry.register(
+            "cairn_ingest_tenants",
+            "Tenants with a head",
+            m.tenants.clone(),
+        );
+        registry.register(
+            "cairn_ingest_wal_bytes",
+            "Bytes of WAL segments on disk",
+            m.wal_bytes.clone(),
+        );
         registry.register(
             "cairn_ingest_wal_corruptions",
             "WAL replays that found and truncated a damaged tail",

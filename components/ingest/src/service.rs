@@ -43,7 +43,11 @@ impl ingester_server::Ingester for IngestService {
         for ts in req.timeseries {
             // Receivers validate already; re-checking keeps a misbehaving client from
             // storing series that can never be queried correctly.
-            if let Err(e) = wire_labels(ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()))) {
+            if let Err(e) = wire_labels(
+                ts.labels
+                    .iter()
+                    .map(|l| (l.name.as_str(), l.value.as_str())),
+            ) {
                 rejections.push(Rejection {
                     reason: "invalid_labels".to_owned(),
                     samples: ts.samples.len() as u64,

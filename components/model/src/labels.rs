@@ -4,7 +4,9 @@ use std::fmt;
 pub const METRIC_NAME: &str = "__name__";
 
 /// One name/value pair of a series' identity.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Label {
     /// The label name.
     pub name: String,
@@ -280,6 +282,9 @@ mod tests {
         assert_eq!(a.stable_hash(), b.stable_hash());
         assert_ne!(a.stable_hash(), ls(&[("a", "12")]).stable_hash());
         // Separator bytes keep "a"+"12" apart from "a1"+"2".
-        assert_ne!(ls(&[("a", "12")]).stable_hash(), ls(&[("a1", "2")]).stable_hash());
+        assert_ne!(
+            ls(&[("a", "12")]).stable_hash(),
+            ls(&[("a1", "2")]).stable_hash()
+        );
     }
 }

@@ -44,16 +44,22 @@ pub struct Matcher {
 
 impl Matcher {
     /// Builds a matcher, compiling regexes anchored at both ends like Prometheus.
-    pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self, ModelError> {
+    pub fn new(
+        op: MatchOp,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Self, ModelError> {
         let (name, value) = (name.into(), value.into());
         let regex = match op {
-            MatchOp::Regex | MatchOp::NotRegex => Some(
-                Regex::new(&format!("^(?s:{value})$")).map_err(|e| ModelError::InvalidRegex {
-                    label: name.clone(),
-                    pattern: value.clone(),
-                    reason: e.to_string(),
-                })?,
-            ),
+            MatchOp::Regex | MatchOp::NotRegex => {
+                Some(Regex::new(&format!("^(?s:{value})$")).map_err(|e| {
+                    ModelError::InvalidRegex {
+                        label: name.clone(),
+                        pattern: value.clone(),
+                        reason: e.to_string(),
+                    }
+                })?)
+            }
             MatchOp::Equal | MatchOp::NotEqual => None,
         };
         Ok(Self {

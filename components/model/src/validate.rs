@@ -49,7 +49,9 @@ pub fn is_valid_label_name(name: &str) -> bool {
 /// Checks label pairs exactly as they arrived on the wire (before any sorting):
 /// non-empty, a valid metric name, valid label names, no empty values, sorted by name
 /// and unique.
-pub fn wire_labels<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(), LabelError> {
+pub fn wire_labels<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), LabelError> {
     let mut prev: Option<&str> = None;
     let mut has_name = false;
     let mut count = 0usize;
@@ -112,7 +114,10 @@ mod tests {
         let ok = [("__name__", "up"), ("job", "a")];
         assert_eq!(wire_labels(ok), Ok(()));
         assert_eq!(wire_labels([]), Err(LabelError::Empty));
-        assert_eq!(wire_labels([("job", "a")]), Err(LabelError::MissingMetricName));
+        assert_eq!(
+            wire_labels([("job", "a")]),
+            Err(LabelError::MissingMetricName)
+        );
         assert_eq!(
             wire_labels([("__name__", "up"), ("job", "a"), ("a", "b")]),
             Err(LabelError::Unsorted("a".into(), "job".into()))

@@ -50,10 +50,12 @@ impl HttpMetrics {
 
     /// Wraps every route of `router` so its requests are counted.
     pub fn layer(self, router: axum::Router) -> axum::Router {
-        router.layer(axum::middleware::from_fn(move |req: Request, next: Next| {
-            let metrics = self.clone();
-            async move { metrics.observe(req, next).await }
-        }))
+        router.layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let metrics = self.clone();
+                async move { metrics.observe(req, next).await }
+            },
+        ))
     }
 
     async fn observe(&self, req: Request, next: Next) -> Response {

@@ -11,8 +11,8 @@
 mod http_metrics;
 mod readiness;
 mod shutdown;
-pub mod tenancy;
 mod telemetry;
+pub mod tenancy;
 
 pub use http_metrics::HttpMetrics;
 pub use readiness::Readiness;
@@ -79,7 +79,10 @@ mod tests {
         let readiness = Readiness::default();
         let wal = readiness.component("ingester wal replay");
         let router = ops_router(Arc::new(Registry::default()), readiness);
-        assert_eq!(get_status(router.clone(), "/-/healthy").await, StatusCode::OK);
+        assert_eq!(
+            get_status(router.clone(), "/-/healthy").await,
+            StatusCode::OK
+        );
         assert_eq!(
             get_status(router.clone(), "/-/ready").await,
             StatusCode::SERVICE_UNAVAILABLE

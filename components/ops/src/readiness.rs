@@ -8,8 +8,11 @@ use parking_lot::Mutex;
 /// [`Readiness::component`] and flips its flag when done starting (e.g. after WAL replay).
 #[derive(Debug, Clone, Default)]
 pub struct Readiness {
-    components: Arc<Mutex<Vec<(String, Arc<AtomicBool>)>>>,
+    components: Arc<Mutex<Vec<Component>>>,
 }
+
+/// A registered component's name and readiness flag.
+type Component = (String, Arc<AtomicBool>);
 
 /// A handle one component uses to report that it is ready (or no longer is).
 #[derive(Debug, Clone)]

@@ -95,7 +95,7 @@ impl TenancyConfig {
             },
         };
         let tenant = TenantId::new(&id).map_err(|e| TenantError::Invalid(e.to_string()))?;
-        if !self.allowed_tenants.is_empty() && !self.allowed_tenants.iter().any(|t| *t == id) {
+        if !self.allowed_tenants.is_empty() && !self.allowed_tenants.contains(&id) {
             return Err(TenantError::NotAllowed(id));
         }
         Ok(tenant)
@@ -104,7 +104,9 @@ impl TenancyConfig {
 
 fn basic_auth_username(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
     let decoded = base64_decode(encoded.trim())?;
     let text = String::from_utf8(decoded).ok()?;
     let user = text.split_once(':').map_or(text.as_str(), |(u, _)| u);
@@ -185,7 +187,12 @@ mod tests {
             cfg.resolve(&headers(&[("X-Scope-OrgID", "zzz")])),
             Err(TenantError::NotAllowed("zzz".into()))
         );
-        assert_eq!(cfg.resolve(&headers(&[("X-Scope-OrgID", "a")])).unwrap().as_str(), "a");
+        assert_eq!(
+            cfg.resolve(&headers(&[("X-Scope-OrgID", "a")]))
+                .unwrap()
+                .as_str(),
+            "a"
+        );
     }
 
     #[test]

@@ -89,8 +89,13 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, agg: &AggregateExpr) -> Result<
                     agg.op
                 )));
             }
-            if let Some(k) = p.iter().find(|k| **k >= 9.223_372_036_854_776e18 || **k < -9.223_372_036_854_776e18) {
-                return Err(QueryError::exec(format!("Scalar value {k} overflows int64")));
+            if let Some(k) = p
+                .iter()
+                .find(|k| **k >= 9.223_372_036_854_776e18 || **k < -9.223_372_036_854_776e18)
+            {
+                return Err(QueryError::exec(format!(
+                    "Scalar value {k} overflows int64"
+                )));
             }
         } else if let Some(q) = p.iter().find(|q| !(0.0..=1.0).contains(*q)) {
             ev.warn(format!(
@@ -113,11 +118,19 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, agg: &AggregateExpr) -> Result<
         group_of.push(g);
     }
     let result = if op == T_TOPK || op == T_BOTTOMK {
-        top_k(ev, &input, &group_of, group_labels.len(), param.as_deref().unwrap_or(&[]), op == T_TOPK)?
+        top_k(
+            ev,
+            &input,
+            &group_of,
+            group_labels.len(),
+            param.as_deref().unwrap_or(&[]),
+            op == T_TOPK,
+        )?
     } else {
         simple(ev, &input, &group_of, group_labels, op, param.as_deref())?
     };
-    ev.limits.release(input.iter().map(|s| s.points.len()).sum());
+    ev.limits
+        .release(input.iter().map(|s| s.points.len()).sum());
     Ok(Val::Vector(result))
 }
 
@@ -155,7 +168,11 @@ fn simple(
                 };
                 match op {
                     T_STDVAR | T_STDDEV => {
-                        g.value = if f.is_nan() || f.is_infinite() { f64::NAN } else { 0.0 };
+                        g.value = if f.is_nan() || f.is_infinite() {
+                            f64::NAN
+                        } else {
+                            0.0
+                        };
                     }
                     T_QUANTILE => g.values.push(f),
                     T_GROUP => g.value = 1.0,
@@ -180,16 +197,8 @@ fn simple(
                     let q = (g.count - 1.0) / g.count;
                     (g.mean, g.kahan_c) = kahan_sum_inc(f / g.count, q * g.mean, q * g.kahan_c);
                 }
-                T_MAX => {
-                    if g.value < f || g.value.is_nan() {
-                        g.value = f;
-                    }
-                }
-                T_MIN => {
-                    if g.value > f || g.value.is_nan() {
-                        g.value = f;
-                    }
-                }
+                T_MAX if g.value < f || g.value.is_nan() => g.value = f,
+                T_MIN if g.value > f || g.value.is_nan() => g.value = f,
                 T_COUNT => g.count += 1.0,
                 T_STDVAR | T_STDDEV => {
                     g.count += 1.0;
@@ -299,17 +308,20 @@ fn top_k(
     let mut out: Vec<Series> = Vec::new();
     let mut cur = StepCursor::new(input);
     let mut buf = Vec::new();
-    for step in 0..ev.num_steps() {
+    for (step, k) in ks.iter().enumerate() {
         ev.limits.tick()?;
         let ts = ev.ts(step);
         cur.at(ts, &mut buf);
-        let k = (ks[step] as i64).min(input.len() as i64);
+        let k = (*k as i64).min(input.len() as i64);
         if k < 1 {
             continue;
         }
         let k = k as usize;
         let mut heaps: Vec<GoHeap<&dyn Fn(f64, f64) -> bool>> = (0..num_groups)
-            .map(|_| GoHeap { items: Vec::new(), less })
+            .map(|_| GoHeap {
+                items: Vec::new(),
+                less,
+            })
             .collect();
         let mut order = Vec::new();
         for &(si, f) in &buf {
@@ -322,7 +334,8 @@ fn top_k(
                 h.push((si, f));
             } else {
                 let top0 = h.items[0].1;
-                let replace = if top { top0 < f } else { top0 > f } || (top0.is_nan() && !f.is_nan());
+                let replace =
+                    if top { top0 < f } else { top0 > f } || (top0.is_nan() && !f.is_nan());
                 if replace {
                     h.items[0] = (si, f);
                     if k > 1 {
@@ -404,6 +417,7 @@ fn count_values(
             out[oi].points.push(Sample::new(ts, c));
         }
     }
-    ev.limits.release(input.iter().map(|s| s.points.len()).sum());
+    ev.limits
+        .release(input.iter().map(|s| s.points.len()).sum());
     Ok(Val::Vector(out))
 }

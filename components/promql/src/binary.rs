@@ -44,7 +44,10 @@ fn elem_binop(op: u16, l: f64, r: f64) -> Result<(f64, bool)> {
 
 /// Prometheus's `labels.String()`: `{__name__="x", a="b"}`.
 pub(crate) fn prom_labels_string(l: &Labels) -> String {
-    let parts: Vec<String> = l.iter().map(|l| format!("{}={:?}", l.name, l.value)).collect();
+    let parts: Vec<String> = l
+        .iter()
+        .map(|l| format!("{}={:?}", l.name, l.value))
+        .collect();
     format!("{{{}}}", parts.join(", "))
 }
 
@@ -64,7 +67,11 @@ pub(crate) fn eval_binary(ev: &Evaluator<'_>, b: &BinaryExpr) -> Result<Val> {
             let mut out = Vec::with_capacity(l.len());
             for (a, c) in l.into_iter().zip(r) {
                 let (v, keep) = elem_binop(op, a, c)?;
-                out.push(if is_comparison(op) { f64::from(u8::from(keep)) } else { v });
+                out.push(if is_comparison(op) {
+                    f64::from(u8::from(keep))
+                } else {
+                    v
+                });
             }
             Val::Scalar(out)
         }
@@ -72,8 +79,12 @@ pub(crate) fn eval_binary(ev: &Evaluator<'_>, b: &BinaryExpr) -> Result<Val> {
         (Val::Scalar(s), Val::Vector(v)) => vector_scalar(ev, op, v, &s, true, return_bool)?,
         (Val::Vector(l), Val::Vector(r)) => {
             let (on, names): (bool, Vec<&str>) = match modifier.and_then(|m| m.matching.as_ref()) {
-                Some(LabelModifier::Include(ls)) => (true, ls.labels.iter().map(String::as_str).collect()),
-                Some(LabelModifier::Exclude(ls)) => (false, ls.labels.iter().map(String::as_str).collect()),
+                Some(LabelModifier::Include(ls)) => {
+                    (true, ls.labels.iter().map(String::as_str).collect())
+                }
+                Some(LabelModifier::Exclude(ls)) => {
+                    (false, ls.labels.iter().map(String::as_str).collect())
+                }
                 None => (false, Vec::new()),
             };
             let matching = Matching {
@@ -90,10 +101,10 @@ pub(crate) fn eval_binary(ev: &Evaluator<'_>, b: &BinaryExpr) -> Result<Val> {
         }
         (l, r) => {
             return Err(QueryError::exec(format!(
-                "binary expression must contain only scalar and instant vector types, got {} and {}",
-                l.type_name(),
-                r.type_name()
-            )))
+            "binary expression must contain only scalar and instant vector types, got {} and {}",
+            l.type_name(),
+            r.type_name()
+        )))
         }
     };
     ev.limits.release(consumed);
@@ -133,7 +144,10 @@ fn vector_scalar(
         }
         if !pts.is_empty() {
             let labels = if drop { drop_name(&s.labels) } else { s.labels };
-            out.push(Series { labels, points: pts });
+            out.push(Series {
+                labels,
+                points: pts,
+            });
         }
     }
     Ok(Val::Vector(dedup_merge(out)?))
@@ -171,7 +185,9 @@ impl Matching<'_> {
             };
         }
         let include = match &self.card {
-            VectorMatchCardinality::ManyToOne(ls) | VectorMatchCardinality::OneToMany(ls) => &ls.labels,
+            VectorMatchCardinality::ManyToOne(ls) | VectorMatchCardinality::OneToMany(ls) => {
+                &ls.labels
+            }
             _ => return l,
         };
         let mut b = l.to_builder();
@@ -197,7 +213,9 @@ fn vector_vector(
     return_bool: bool,
 ) -> Result<Val> {
     if matches!(m.card, VectorMatchCardinality::ManyToMany) {
-        return Err(QueryError::exec("many-to-many only allowed for set operators"));
+        return Err(QueryError::exec(
+            "many-to-many only allowed for set operators",
+        ));
     }
     let one_to_many = matches!(m.card, VectorMatchCardinality::OneToMany(_));
     // "many" side first, "one" side second.
@@ -235,10 +253,19 @@ fn vector_vector(
             one_sigs.insert(&one_sig[j], (j, f));
         }
         let mut matched: HashMap<&Labels, HashSet<usize>> = HashMap::new();
+        let mut one_to_one_seen: HashSet<&Labels> = HashSet::new();
         for &(i, f) in &many_at {
             let Some(&(j, rf)) = one_sigs.get(&many_sig[i]) else {
                 continue;
             };
+            // Duplicate matches are errors even when the comparison filters them out.
+            if matches!(m.card, VectorMatchCardinality::OneToOne)
+                && !one_to_one_seen.insert(&many_sig[i])
+            {
+                return Err(QueryError::exec(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                ));
+            }
             let (fl, fr) = if one_to_many { (rf, f) } else { (f, rf) };
             let (mut v, keep) = elem_binop(op, fl, fr)?;
             if return_bool {
@@ -262,15 +289,9 @@ fn vector_vector(
                     oi
                 }
             };
-            let entry = matched.entry(&many_sig[i]);
-            if matches!(m.card, VectorMatchCardinality::OneToOne) {
-                if let std::collections::hash_map::Entry::Occupied(_) = entry {
-                    return Err(QueryError::exec(
-                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
-                    ));
-                }
-                entry.or_default();
-            } else if !entry.or_default().insert(oi) {
+            if !matches!(m.card, VectorMatchCardinality::OneToOne)
+                && !matched.entry(&many_sig[i]).or_default().insert(oi)
+            {
                 return Err(QueryError::exec(
                     "multiple matches for labels: grouping labels must ensure unique matches",
                 ));

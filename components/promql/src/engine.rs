@@ -56,8 +56,8 @@ pub struct QueryOptions {
 /// Evaluates PromQL queries against a [`Storage`].
 #[derive(Debug, Clone)]
 pub struct Engine {
-    opts: EngineOptions,
-    slots: Arc<Semaphore>,
+    pub(crate) opts: EngineOptions,
+    pub(crate) slots: Arc<Semaphore>,
 }
 
 /// Sets the cancel flag when the query future is dropped, so evaluation running on a
@@ -118,7 +118,8 @@ impl Engine {
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
             ));
         }
-        self.exec(storage, query, start_ms, end_ms, step_ms, opts).await
+        self.exec(storage, query, start_ms, end_ms, step_ms, opts)
+            .await
     }
 
     async fn exec(
@@ -184,7 +185,17 @@ impl Engine {
             }
             tracing::debug!(query, selectors = data.len(), "fetched selector data");
             let handle = tokio::task::spawn_blocking(move || {
-                evaluate(&expr, &data, start, end, step, tp, max_samples, deadline, cancel)
+                evaluate(
+                    &expr,
+                    &data,
+                    start,
+                    end,
+                    step,
+                    tp,
+                    max_samples,
+                    deadline,
+                    cancel,
+                )
             });
             let (value, mut annotations) = handle
                 .await
@@ -293,9 +304,7 @@ fn keeps_order(expr: &Expr) -> bool {
             c.func.name,
             "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc"
         ),
-        Expr::Aggregate(a) => {
-            a.op.id() == T_TOPK || a.op.id() == T_BOTTOMK
-        }
+        Expr::Aggregate(a) => a.op.id() == T_TOPK || a.op.id() == T_BOTTOMK,
         _ => false,
     }
 }

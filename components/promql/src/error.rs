@@ -71,7 +71,10 @@ impl QueryError {
         match self {
             Self::Parse(_) => 400,
             Self::Execution(_) | Self::TooManySamples => 422,
-            Self::Timeout(_) | Self::Storage(StorageError { retryable: true, .. }) => 503,
+            Self::Timeout(_)
+            | Self::Storage(StorageError {
+                retryable: true, ..
+            }) => 503,
             Self::Canceled(_) => 499,
             Self::Storage(_) => 500,
         }

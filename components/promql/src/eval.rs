@@ -103,7 +103,7 @@ impl Limits {
     pub(crate) fn tick(&self) -> Result<()> {
         let c = self.checks.get().wrapping_add(1);
         self.checks.set(c);
-        if c % 64 != 0 {
+        if c & 63 != 0 {
             return Ok(());
         }
         if self.cancel.load(Ordering::Relaxed) {
@@ -136,8 +136,8 @@ pub(crate) struct RangeArg {
 impl RangeArg {
     /// The window `(lo, hi]` for evaluation time `ts`.
     pub(crate) fn window(&self, ts: i64) -> (i64, i64) {
-        let r = self.at.unwrap_or(ts) - self.offset;
-        (r - self.range, r)
+        let r = self.at.unwrap_or(ts).saturating_sub(self.offset);
+        (r.saturating_sub(self.range), r)
     }
 }
 
@@ -163,7 +163,7 @@ pub(crate) struct Evaluator<'a> {
 impl<'a> Evaluator<'a> {
     /// Number of steps.
     pub(crate) fn num_steps(&self) -> usize {
-        usize::try_from((self.end - self.start) / self.interval + 1).unwrap_or(0)
+        usize::try_from(self.end.saturating_sub(self.start) / self.interval + 1).unwrap_or(0)
     }
 
     /// The timestamp of step `i`.
@@ -312,14 +312,17 @@ impl<'a> Evaluator<'a> {
             self.limits.tick()?;
             let mut pts = Vec::new();
             for i in 0..n {
+                if i & 1023 == 1023 {
+                    self.limits.tick()?;
+                }
                 let ts = self.ts(i);
-                let r = at.unwrap_or(ts) - off;
+                let r = at.unwrap_or(ts).saturating_sub(off);
                 let idx = s.samples.partition_point(|p| p.t <= r);
                 if idx == 0 {
                     continue;
                 }
                 let p = s.samples[idx - 1];
-                if p.t <= r - lookback || is_stale_nan(p.v) {
+                if p.t <= r.saturating_sub(lookback) || is_stale_nan(p.v) {
                     continue;
                 }
                 pts.push((ts, p.t, p.v));
@@ -358,7 +361,12 @@ impl<'a> Evaluator<'a> {
             .iter()
             .map(|s| Series {
                 labels: s.labels.clone(),
-                points: s.samples.iter().copied().filter(|p| !is_stale_nan(p.v)).collect(),
+                points: s
+                    .samples
+                    .iter()
+                    .copied()
+                    .filter(|p| !is_stale_nan(p.v))
+                    .collect(),
             })
             .collect();
         Ok(RangeArg {
@@ -384,14 +392,17 @@ impl<'a> Evaluator<'a> {
             None => (self.start, self.end),
         };
         let inner = Evaluator {
-            start: subquery_start(s - off - range, step),
-            end: e - off,
+            start: subquery_start(s.saturating_sub(off).saturating_sub(range), step),
+            end: e.saturating_sub(off),
             interval: step,
             tp: self.tp,
             data: self.data,
             limits: self.limits,
             annotations: self.annotations,
         };
+        if inner.num_steps() > self.limits.max_samples {
+            return Err(QueryError::TooManySamples);
+        }
         let series = if inner.start > inner.end {
             Vec::new()
         } else {

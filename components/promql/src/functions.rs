@@ -35,7 +35,9 @@ pub(crate) fn eval_call(ev: &Evaluator<'_>, call: &Call) -> Result<Val> {
     }
     match name {
         "time" => Ok(Val::Scalar(
-            (0..ev.num_steps()).map(|i| ev.ts(i) as f64 / 1000.0).collect(),
+            (0..ev.num_steps())
+                .map(|i| ev.ts(i) as f64 / 1000.0)
+                .collect(),
         )),
         "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; ev.num_steps()])),
         "vector" => {
@@ -43,7 +45,11 @@ pub(crate) fn eval_call(ev: &Evaluator<'_>, call: &Call) -> Result<Val> {
             ev.limits.add(v.len())?;
             Ok(Val::Vector(vec![Series {
                 labels: Labels::empty(),
-                points: v.into_iter().enumerate().map(|(i, x)| Sample::new(ev.ts(i), x)).collect(),
+                points: v
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, x)| Sample::new(ev.ts(i), x))
+                    .collect(),
             }]))
         }
         "scalar" => {
@@ -98,7 +104,8 @@ pub(crate) fn eval_call(ev: &Evaluator<'_>, call: &Call) -> Result<Val> {
             if ev.is_instant() {
                 let desc = name == "sort_desc";
                 input.sort_by(|a, b| {
-                    let (x, y) = (a.points[0].v, b.points[0].v);
+                    let first = |s: &Series| s.points.first().map_or(f64::NAN, |p| p.v);
+                    let (x, y) = (first(a), first(b));
                     match (x.is_nan(), y.is_nan()) {
                         (true, true) => std::cmp::Ordering::Equal,
                         (true, false) => std::cmp::Ordering::Greater,
@@ -182,8 +189,15 @@ fn map_values(
             .collect();
         ev.limits.release(before - pts.len());
         if !pts.is_empty() {
-            let labels = if keep_name { s.labels } else { drop_name(&s.labels) };
-            out.push(Series { labels, points: pts });
+            let labels = if keep_name {
+                s.labels
+            } else {
+                drop_name(&s.labels)
+            };
+            out.push(Series {
+                labels,
+                points: pts,
+            });
         }
     }
     Ok(Val::Vector(dedup_merge(out)?))
@@ -210,10 +224,16 @@ fn range_function(name: &str) -> Option<RangeFn> {
         },
         "count_over_time" => |w, _, _, _, _| Some(w.len() as f64),
         "min_over_time" => |w, _, _, _, _| {
-            Some(w.iter().fold(w[0].v, |m, p| if p.v < m || m.is_nan() { p.v } else { m }))
+            Some(
+                w.iter()
+                    .fold(w[0].v, |m, p| if p.v < m || m.is_nan() { p.v } else { m }),
+            )
         },
         "max_over_time" => |w, _, _, _, _| {
-            Some(w.iter().fold(w[0].v, |m, p| if p.v > m || m.is_nan() { p.v } else { m }))
+            Some(
+                w.iter()
+                    .fold(w[0].v, |m, p| if p.v > m || m.is_nan() { p.v } else { m }),
+            )
         },
         "last_over_time" => |w, _, _, _, _| w.last().map(|p| p.v),
         "first_over_time" => |w, _, _, _, _| w.first().map(|p| p.v),
@@ -233,9 +253,7 @@ fn range_function(name: &str) -> Option<RangeFn> {
             }
             Some(f64::from(n))
         },
-        "resets" => |w, _, _, _, _| {
-            Some(w.windows(2).filter(|p| p[1].v < p[0].v).count() as f64)
-        },
+        "resets" => |w, _, _, _, _| Some(w.windows(2).filter(|p| p[1].v < p[0].v).count() as f64),
         "deriv" => |w, _, _, _, _| (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
         "predict_linear" => |w, _, _, ts, dur| {
             (w.len() >= 2).then(|| {
@@ -364,7 +382,10 @@ fn eval_range_function(ev: &Evaluator<'_>, call: &Call, f: RangeFn) -> Result<Va
         _ => (0, None),
     };
     if name == "quantile_over_time" {
-        if let Some(q) = param.as_ref().and_then(|p| p.iter().find(|q| !(0.0..=1.0).contains(*q))) {
+        if let Some(q) = param
+            .as_ref()
+            .and_then(|p| p.iter().find(|q| !(0.0..=1.0).contains(*q)))
+        {
             ev.warn(format!(
                 "PromQL warning: quantile value should be between 0 and 1, got {q}"
             ));
@@ -396,14 +417,24 @@ fn eval_range_function(ev: &Evaluator<'_>, call: &Call, f: RangeFn) -> Result<Va
             ev.limits.add(pts.len())?;
             if matches!(name, "rate" | "increase") {
                 let metric = s.labels.get(cairn_model::METRIC_NAME).unwrap_or("");
-                if !["_total", "_sum", "_count", "_bucket"].iter().any(|x| metric.ends_with(x)) {
+                if !["_total", "_sum", "_count", "_bucket"]
+                    .iter()
+                    .any(|x| metric.ends_with(x))
+                {
                     ev.info(format!(
                         "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
                     ));
                 }
             }
-            let labels = if keep_name { s.labels.clone() } else { drop_name(&s.labels) };
-            out.push(Series { labels, points: pts });
+            let labels = if keep_name {
+                s.labels.clone()
+            } else {
+                drop_name(&s.labels)
+            };
+            out.push(Series {
+                labels,
+                points: pts,
+            });
         }
     }
     if name == "absent_over_time" {
@@ -573,15 +604,26 @@ fn date_part(secs: i64, part: &str) -> f64 {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    let month_days = [31, if is_leap(y) { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let month_days = [
+        31,
+        if is_leap(y) { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     match part {
         "year" => y as f64,
         "month" => f64::from(m),
         "day_of_month" => f64::from(d),
         "day_of_week" => (days + 4).rem_euclid(7) as f64,
-        "day_of_year" => {
-            f64::from(month_days[..(m - 1) as usize].iter().sum::<u32>() + d)
-        }
+        "day_of_year" => f64::from(month_days[..(m - 1) as usize].iter().sum::<u32>() + d),
         "days_in_month" => f64::from(month_days[(m - 1) as usize]),
         "hour" => (sod / 3600) as f64,
         _ => ((sod % 3600) / 60) as f64,

@@ -28,7 +28,11 @@ fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    buckets.sort_by(|a, b| a.upper.partial_cmp(&b.upper).unwrap_or(std::cmp::Ordering::Equal));
+    buckets.sort_by(|a, b| {
+        a.upper
+            .partial_cmp(&b.upper)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     match buckets.last() {
         Some(b) if b.upper == f64::INFINITY => {}
         _ => return f64::NAN,
@@ -99,10 +103,7 @@ pub(crate) fn eval_histogram_quantile(ev: &Evaluator<'_>, call: &Call) -> Result
     let mut groups: Vec<Labels> = Vec::new();
     let mut of: Vec<Option<(usize, f64)>> = Vec::with_capacity(input.len());
     for s in &input {
-        let upper = s
-            .labels
-            .get(BUCKET_LABEL)
-            .and_then(|v| parse_go_float(v));
+        let upper = s.labels.get(BUCKET_LABEL).and_then(parse_go_float);
         let Some(upper) = upper else {
             ev.warn(format!(
                 "PromQL warning: bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
@@ -140,7 +141,8 @@ pub(crate) fn eval_histogram_quantile(ev: &Evaluator<'_>, call: &Call) -> Result
             }
         }
     }
-    ev.limits.release(input.iter().map(|s| s.points.len()).sum());
+    ev.limits
+        .release(input.iter().map(|s| s.points.len()).sum());
     let mut result = Vec::new();
     for (labels, points) in groups.into_iter().zip(out) {
         if !points.is_empty() {
@@ -153,14 +155,13 @@ pub(crate) fn eval_histogram_quantile(ev: &Evaluator<'_>, call: &Call) -> Result
 
 /// Parses a float like Go's `strconv.ParseFloat` for the usual spellings (`+Inf`, `1e3`).
 fn parse_go_float(s: &str) -> Option<f64> {
-    s.trim_start_matches('+')
-        .parse::<f64>()
-        .ok()
-        .or_else(|| match s.to_ascii_lowercase().as_str() {
+    s.trim_start_matches('+').parse::<f64>().ok().or_else(|| {
+        match s.to_ascii_lowercase().as_str() {
             "+inf" | "inf" | "+infinity" | "infinity" => Some(f64::INFINITY),
             "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
             _ => None,
-        })
+        }
+    })
 }
 
 #[cfg(test)]
@@ -168,7 +169,10 @@ mod tests {
     use super::*;
 
     fn b(pairs: &[(f64, f64)]) -> Vec<Bucket> {
-        pairs.iter().map(|&(upper, count)| Bucket { upper, count }).collect()
+        pairs
+            .iter()
+            .map(|&(upper, count)| Bucket { upper, count })
+            .collect()
     }
 
     #[test]

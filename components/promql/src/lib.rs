@@ -42,11 +42,13 @@ mod storage;
 mod value;
 
 #[cfg(test)]
+mod promqltest;
+#[cfg(test)]
 mod tests;
 
 pub use engine::{Engine, EngineOptions, QueryOptions};
-pub use plan::selector_matchers;
 pub use error::{QueryError, StorageError};
+pub use plan::selector_matchers;
 pub use storage::{
     InMemoryStorage, SelectHints, SelectRequest, SelectResult, Storage, StorageSeries,
 };

@@ -110,7 +110,10 @@ pub(crate) fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
 
 /// Least-squares fit (`linearRegression` in promql/functions.go): slope per second and
 /// intercept at `intercept_time`.
-pub(crate) fn linear_regression(samples: &[cairn_model::Sample], intercept_time: i64) -> (f64, f64) {
+pub(crate) fn linear_regression(
+    samples: &[cairn_model::Sample],
+    intercept_time: i64,
+) -> (f64, f64) {
     let (mut n, mut sum_x, mut c_x, mut sum_y, mut c_y) = (0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut sum_xy, mut c_xy, mut sum_x2, mut c_x2) = (0.0, 0.0, 0.0, 0.0);
     let init_y = samples[0].v;

@@ -76,9 +76,9 @@ pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>> {
 /// The first step of a subquery: the first multiple of `step` after `from` (exclusive),
 /// with Go's truncating division as in Prometheus.
 pub(crate) fn subquery_start(from: i64, step: i64) -> i64 {
-    let mut start = step * (from / step);
+    let mut start = step.saturating_mul(from / step);
     if start <= from {
-        start += step;
+        start = start.saturating_add(step);
     }
     start
 }
@@ -157,8 +157,8 @@ impl Planner {
                     Some(at) => (at, at),
                     None => (start, end),
                 };
-                let inner_start = subquery_start(s - off - range, step);
-                let inner_end = e - off;
+                let inner_start = subquery_start(s.saturating_sub(off).saturating_sub(range), step);
+                let inner_end = e.saturating_sub(off);
                 let h = SelectHints {
                     step_ms: step,
                     ..hints.clone()
@@ -186,7 +186,12 @@ impl Planner {
             None => (start, end),
         };
         // Windows are left-open: (ref - window, ref].
-        let (lo, hi) = (s - off - window + 1, e - off);
+        let (lo, hi) = (
+            s.saturating_sub(off)
+                .saturating_sub(window)
+                .saturating_add(1),
+            e.saturating_sub(off),
+        );
         let key = selector_key(vs);
         if let Some(req) = self.requests.get_mut(&key) {
             req.start = req.start.min(lo);
@@ -195,7 +200,11 @@ impl Planner {
         }
         let h = SelectHints {
             range_ms: range,
-            step_ms: if hints.step_ms != 0 { hints.step_ms } else { tp.step },
+            step_ms: if hints.step_ms != 0 {
+                hints.step_ms
+            } else {
+                tp.step
+            },
             ..hints.clone()
         };
         self.requests.insert(

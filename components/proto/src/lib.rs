@@ -13,13 +13,23 @@
 #![allow(missing_docs)]
 
 /// Prometheus remote write 1.0 / remote read (`prometheus` package).
-#[allow(unreachable_pub, missing_debug_implementations, unused_qualifications, clippy::all)]
+#[allow(
+    unreachable_pub,
+    missing_debug_implementations,
+    unused_qualifications,
+    clippy::all
+)]
 pub mod prometheus {
     include!(concat!(env!("OUT_DIR"), "/prometheus.rs"));
 }
 
 /// Thanos StoreAPI (`thanos` package) and Info API (`thanos.info`).
-#[allow(unreachable_pub, missing_debug_implementations, unused_qualifications, clippy::all)]
+#[allow(
+    unreachable_pub,
+    missing_debug_implementations,
+    unused_qualifications,
+    clippy::all
+)]
 pub mod thanos {
     include!(concat!(env!("OUT_DIR"), "/thanos.rs"));
 
@@ -30,7 +40,12 @@ pub mod thanos {
 }
 
 /// Cairn's own internal RPCs, versioned by package.
-#[allow(unreachable_pub, missing_debug_implementations, unused_qualifications, clippy::all)]
+#[allow(
+    unreachable_pub,
+    missing_debug_implementations,
+    unused_qualifications,
+    clippy::all
+)]
 pub mod cairn {
     /// Receiver → ingester write path.
     pub mod ingest {

@@ -62,20 +62,32 @@ impl FanoutStorage {
     }
 
     /// Merged series (labels only when `skip_chunks`) from every store.
-    pub async fn raw_series(&self, query: &SeriesQuery) -> Result<(Vec<RawSeries>, Vec<String>), StorageError> {
+    pub async fn raw_series(
+        &self,
+        query: &SeriesQuery,
+    ) -> Result<(Vec<RawSeries>, Vec<String>), StorageError> {
         let g = self.gather(|s| s.series(&self.tenant, query)).await?;
         Ok((merge_sorted(g.results), g.warnings))
     }
 
     /// Sorted union of label names from every store.
-    pub async fn label_names(&self, query: &SeriesQuery) -> Result<(Vec<String>, Vec<String>), StorageError> {
+    pub async fn label_names(
+        &self,
+        query: &SeriesQuery,
+    ) -> Result<(Vec<String>, Vec<String>), StorageError> {
         let g = self.gather(|s| s.label_names(&self.tenant, query)).await?;
         Ok((sorted_union(g.results), g.warnings))
     }
 
     /// Sorted union of one label's values from every store.
-    pub async fn label_values(&self, name: &str, query: &SeriesQuery) -> Result<(Vec<String>, Vec<String>), StorageError> {
-        let g = self.gather(|s| s.label_values(&self.tenant, name, query)).await?;
+    pub async fn label_values(
+        &self,
+        name: &str,
+        query: &SeriesQuery,
+    ) -> Result<(Vec<String>, Vec<String>), StorageError> {
+        let g = self
+            .gather(|s| s.label_values(&self.tenant, name, query))
+            .await?;
         Ok((sorted_union(g.results), g.warnings))
     }
 }

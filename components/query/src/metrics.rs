@@ -34,7 +34,11 @@ impl QueryMetrics {
             "PromQL evaluation time by query type (instant, range)",
             m.duration.clone(),
         );
-        registry.register("cairn_query_failures", "Failed queries by Prometheus error type", m.failures.clone());
+        registry.register(
+            "cairn_query_failures",
+            "Failed queries by Prometheus error type",
+            m.failures.clone(),
+        );
         m
     }
 }

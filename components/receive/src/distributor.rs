@@ -41,7 +41,9 @@ impl Distributor {
                     format!("http://{addr}")
                 };
                 let channel = Endpoint::from_shared(uri)
-                    .map_err(|e| ReceiveError::Unavailable(format!("ingester address {addr:?}: {e}")))?
+                    .map_err(|e| {
+                        ReceiveError::Unavailable(format!("ingester address {addr:?}: {e}"))
+                    })?
                     .connect_timeout(Duration::from_secs(5))
                     .timeout(timeout)
                     .tcp_nodelay(true)
@@ -57,15 +59,22 @@ impl Distributor {
 
     fn shard(&self, tenant: &TenantId, ts: &TimeSeries) -> usize {
         let hash = stable_hash_pairs(
-            std::iter::once(("", tenant.as_str()))
-                .chain(ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()))),
+            std::iter::once(("", tenant.as_str())).chain(
+                ts.labels
+                    .iter()
+                    .map(|l| (l.name.as_str(), l.value.as_str())),
+            ),
         );
         (hash % self.ingesters.len() as u64) as usize
     }
 
     /// Pushes series to their ingesters. Succeeds only if every ingester acknowledged
     /// its share; any transport or server failure is retryable (503).
-    pub(crate) async fn push(&self, tenant: &TenantId, series: Vec<TimeSeries>) -> Result<PushOutcome, ReceiveError> {
+    pub(crate) async fn push(
+        &self,
+        tenant: &TenantId,
+        series: Vec<TimeSeries>,
+    ) -> Result<PushOutcome, ReceiveError> {
         let mut shares: Vec<Vec<TimeSeries>> = vec![Vec::new(); self.ingesters.len()];
         for ts in series {
             let i = self.shard(tenant, &ts);
@@ -97,10 +106,14 @@ impl Distributor {
                 Ok(resp) => {
                     outcome.appended += resp.samples_appended;
                     for r in resp.rejections {
-                        outcome.rejections.add(&r.reason, r.samples, || r.example.clone());
+                        outcome
+                            .rejections
+                            .add(&r.reason, r.samples, || r.example.clone());
                     }
                 }
-                Err((addr, status)) => failures.push(format!("ingester {addr}: {}", status.message())),
+                Err((addr, status)) => {
+                    failures.push(format!("ingester {addr}: {}", status.message()))
+                }
             }
         }
         if failures.is_empty() {

@@ -16,7 +16,12 @@ use crate::{Distributor, ReceiveConfig, ReceiveError};
 
 /// Paths that accept remote write, for compatibility with Prometheus, Mimir/Cortex and
 /// Thanos receive clients.
-pub const WRITE_PATHS: [&str; 4] = ["/api/v1/write", "/api/v1/push", "/api/v1/receive", "/api/prom/push"];
+pub const WRITE_PATHS: [&str; 4] = [
+    "/api/v1/write",
+    "/api/v1/push",
+    "/api/v1/receive",
+    "/api/prom/push",
+];
 
 /// The receiver role: configuration, tenancy rules, the distributor and metrics.
 #[derive(Debug)]
@@ -46,7 +51,9 @@ impl Receiver {
     fn fail(&self, reason: &str, e: ReceiveError) -> ReceiveError {
         self.metrics
             .requests_failed
-            .get_or_create(&ReasonLabel { reason: reason.to_owned() })
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
             .inc();
         e
     }
@@ -73,7 +80,13 @@ impl Receiver {
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             if too_large {
-                self.fail("too_large", ReceiveError::TooLarge { size: limit + 1, limit })
+                self.fail(
+                    "too_large",
+                    ReceiveError::TooLarge {
+                        size: limit + 1,
+                        limit,
+                    },
+                )
             } else {
                 self.fail("body", ReceiveError::Body(e.to_string()))
             }
@@ -114,7 +127,9 @@ impl Receiver {
                 .map_err(|e| self.fail("ingester_unavailable", e))?;
             self.metrics
                 .samples_received
-                .get_or_create(&TenantLabel { tenant: tenant.to_string() })
+                .get_or_create(&TenantLabel {
+                    tenant: tenant.to_string(),
+                })
                 .inc_by(outcome.appended);
             rejections.merge(outcome.rejections);
         }
@@ -124,7 +139,9 @@ impl Receiver {
         for (reason, n) in rejections.counts() {
             self.metrics
                 .samples_rejected
-                .get_or_create(&ReasonLabel { reason: reason.to_owned() })
+                .get_or_create(&ReasonLabel {
+                    reason: reason.to_owned(),
+                })
                 .inc_by(n);
         }
         Err(ReceiveError::Rejected(rejections.message()))
@@ -171,9 +188,11 @@ pub fn router(receiver: Arc<Receiver>) -> Router {
     for path in WRITE_PATHS {
         router = router.route(
             path,
-            post(|State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Body| async move {
-                r.write(&headers, body).await
-            }),
+            post(
+                |State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Body| async move {
+                    r.write(&headers, body).await
+                },
+            ),
         );
     }
     router.with_state(receiver)

@@ -4,14 +4,16 @@ use std::fmt::Write as _;
 use cairn_model::validate::wire_labels;
 use cairn_proto::prometheus::{Label, TimeSeries, WriteRequest};
 
-/// How many distinct reasons, with one example each, an error message lists.
+/// How many distinct reasons an error message lists.
 const MAX_REASONS_IN_MESSAGE: usize = 5;
+/// How many example series an error message gives per reason.
+const MAX_EXAMPLES_PER_REASON: usize = 3;
 
-/// Refused samples grouped by reason, each with a count and the first example, so the
-/// client's 400 message names a concrete series and cause.
+/// Refused samples grouped by reason, each with a count and the first few examples, so
+/// the client's 400 message names concrete series and causes.
 #[derive(Debug, Default)]
 pub(crate) struct Rejections {
-    by_reason: BTreeMap<String, (u64, String)>,
+    by_reason: BTreeMap<String, (u64, Vec<String>)>,
 }
 
 impl Rejections {
@@ -19,17 +21,19 @@ impl Rejections {
         if samples == 0 {
             return;
         }
-        match self.by_reason.get_mut(reason) {
-            Some((n, _)) => *n += samples,
-            None => {
-                self.by_reason.insert(reason.to_owned(), (samples, example()));
-            }
+        let (n, examples) = self.by_reason.entry(reason.to_owned()).or_default();
+        *n += samples;
+        if examples.len() < MAX_EXAMPLES_PER_REASON {
+            examples.push(example());
         }
     }
 
     pub(crate) fn merge(&mut self, other: Rejections) {
-        for (reason, (n, example)) in other.by_reason {
-            self.add(&reason, n, || example);
+        for (reason, (n, examples)) in other.by_reason {
+            let (total, mine) = self.by_reason.entry(reason).or_default();
+            *total += n;
+            let room = MAX_EXAMPLES_PER_REASON.saturating_sub(mine.len());
+            mine.extend(examples.into_iter().take(room));
         }
     }
 
@@ -48,8 +52,8 @@ impl Rejections {
     /// One line for the client: totals and an example per reason.
     pub(crate) fn message(&self) -> String {
         let mut msg = format!("{} samples rejected", self.total());
-        for (reason, (n, example)) in self.by_reason.iter().take(MAX_REASONS_IN_MESSAGE) {
-            let _ = write!(msg, "; {reason} ({n}): {example}");
+        for (reason, (n, examples)) in self.by_reason.iter().take(MAX_REASONS_IN_MESSAGE) {
+            let _ = write!(msg, "; {reason} ({n}): {}", examples.join("; "));
         }
         msg
     }
@@ -78,29 +82,45 @@ pub(crate) struct TimeBounds {
 
 /// Drops every series and sample that can never be accepted, recording why, and returns
 /// the rest ready to forward.
-pub(crate) fn validate(req: WriteRequest, bounds: TimeBounds, rejections: &mut Rejections) -> Vec<TimeSeries> {
+pub(crate) fn validate(
+    req: WriteRequest,
+    bounds: TimeBounds,
+    rejections: &mut Rejections,
+) -> Vec<TimeSeries> {
     let mut valid = Vec::with_capacity(req.timeseries.len());
     for mut ts in req.timeseries {
         let total = (ts.samples.len() + ts.histograms.len()) as u64;
-        if let Err(e) = wire_labels(ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()))) {
+        if let Err(e) = wire_labels(
+            ts.labels
+                .iter()
+                .map(|l| (l.name.as_str(), l.value.as_str())),
+        ) {
             rejections.add("invalid_labels", total.max(1), || {
                 format!("series {}: {e}", describe(&ts.labels))
             });
             continue;
         }
         if !ts.histograms.is_empty() {
-            rejections.add("native_histograms_unsupported", ts.histograms.len() as u64, || {
-                format!(
-                    "series {}: native histogram samples are not supported yet",
-                    describe(&ts.labels)
-                )
-            });
+            rejections.add(
+                "native_histograms_unsupported",
+                ts.histograms.len() as u64,
+                || {
+                    format!(
+                        "series {}: native histogram samples are not supported yet",
+                        describe(&ts.labels)
+                    )
+                },
+            );
             ts.histograms.clear();
         }
         let before = ts.samples.len();
         if let Some(old) = ts.samples.iter().find(|s| s.timestamp < bounds.min_t) {
             let t = old.timestamp;
-            let n = ts.samples.iter().filter(|s| s.timestamp < bounds.min_t).count() as u64;
+            let n = ts
+                .samples
+                .iter()
+                .filter(|s| s.timestamp < bounds.min_t)
+                .count() as u64;
             rejections.add("too_old", n, || {
                 format!(
                     "series {}: sample timestamp {t} is older than the oldest accepted {}",
@@ -111,7 +131,11 @@ pub(crate) fn validate(req: WriteRequest, bounds: TimeBounds, rejections: &mut R
         }
         if let Some(new) = ts.samples.iter().find(|s| s.timestamp > bounds.max_t) {
             let t = new.timestamp;
-            let n = ts.samples.iter().filter(|s| s.timestamp > bounds.max_t).count() as u64;
+            let n = ts
+                .samples
+                .iter()
+                .filter(|s| s.timestamp > bounds.max_t)
+                .count() as u64;
             rejections.add("too_far_in_future", n, || {
                 format!(
                     "series {}: sample timestamp {t} is too far in the future (newest accepted {})",
@@ -121,7 +145,8 @@ pub(crate) fn validate(req: WriteRequest, bounds: TimeBounds, rejections: &mut R
             });
         }
         if before > 0 {
-            ts.samples.retain(|s| s.timestamp >= bounds.min_t && s.timestamp <= bounds.max_t);
+            ts.samples
+                .retain(|s| s.timestamp >= bounds.min_t && s.timestamp <= bounds.max_t);
         }
         ts.exemplars.clear();
         if !ts.samples.is_empty() {
@@ -140,9 +165,18 @@ mod tests {
         TimeSeries {
             labels: labels
                 .iter()
-                .map(|(n, v)| Label { name: (*n).into(), value: (*v).into() })
+                .map(|(n, v)| Label {
+                    name: (*n).into(),
+                    value: (*v).into(),
+                })
                 .collect(),
-            samples: times.iter().map(|&t| Sample { value: 1.0, timestamp: t }).collect(),
+            samples: times
+                .iter()
+                .map(|&t| Sample {
+                    value: 1.0,
+                    timestamp: t,
+                })
+                .collect(),
             ..Default::default()
         }
     }
@@ -159,18 +193,32 @@ mod tests {
             ..Default::default()
         };
         let mut rej = Rejections::default();
-        let valid = validate(req, TimeBounds { min_t: 100, max_t: 200 }, &mut rej);
+        let valid = validate(
+            req,
+            TimeBounds {
+                min_t: 100,
+                max_t: 200,
+            },
+            &mut rej,
+        );
         assert_eq!(valid.len(), 1);
         let times: Vec<i64> = valid[0].samples.iter().map(|s| s.timestamp).collect();
         assert_eq!(times, [100, 200]);
         let counts: Vec<(&str, u64)> = rej.counts().collect();
         assert_eq!(
             counts,
-            [("invalid_labels", 3), ("too_far_in_future", 1), ("too_old", 1)]
+            [
+                ("invalid_labels", 3),
+                ("too_far_in_future", 1),
+                ("too_old", 1)
+            ]
         );
         let msg = rej.message();
         assert!(msg.starts_with("5 samples rejected"), "{msg}");
-        assert!(msg.contains(r#"up{job="a"}: sample timestamp 50 is older"#), "{msg}");
+        assert!(
+            msg.contains(r#"up{job="a"}: sample timestamp 50 is older"#),
+            "{msg}"
+        );
         assert!(msg.contains("not sorted"), "{msg}");
     }
 }

@@ -120,8 +120,14 @@ mod tests {
     #[test]
     fn unsorted_peer_labels_are_sorted() {
         let l = labels_from_proto(vec![
-            thanos::Label { name: "b".into(), value: "2".into() },
-            thanos::Label { name: "a".into(), value: "1".into() },
+            thanos::Label {
+                name: "b".into(),
+                value: "2".into(),
+            },
+            thanos::Label {
+                name: "a".into(),
+                value: "1".into(),
+            },
         ]);
         assert_eq!(l.to_string(), r#"{a="1", b="2"}"#);
     }

@@ -21,10 +21,18 @@ pub(crate) const MAX_MESSAGE_BYTES: usize = 256 << 20;
 #[async_trait]
 pub trait StoreBackend: Send + Sync + 'static {
     /// Series of `tenant` matching the query, sorted by labels, one entry per series.
-    async fn series(&self, tenant: &TenantId, query: &SeriesQuery) -> Result<Vec<RawSeries>, StoreApiError>;
+    async fn series(
+        &self,
+        tenant: &TenantId,
+        query: &SeriesQuery,
+    ) -> Result<Vec<RawSeries>, StoreApiError>;
 
     /// Sorted, unique label names of matching series (all series without matchers).
-    async fn label_names(&self, tenant: &TenantId, query: &SeriesQuery) -> Result<Vec<String>, StoreApiError>;
+    async fn label_names(
+        &self,
+        tenant: &TenantId,
+        query: &SeriesQuery,
+    ) -> Result<Vec<String>, StoreApiError>;
 
     /// Sorted, unique values of label `name` across matching series.
     async fn label_values(

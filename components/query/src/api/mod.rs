@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{header, HeaderMap, Method, Uri};
 use axum::routing::get;
 use axum::{Json, Router};
 use cairn_model::validate::is_valid_label_name;
@@ -40,7 +40,12 @@ type ApiResult = Result<Json<JsonValue>, QueryApiError>;
 
 impl Querier {
     /// Builds the querier over `stores` and registers its metrics.
-    pub fn new(config: QueryConfig, tenancy: TenancyConfig, stores: Vec<StoreClient>, registry: &mut Registry) -> Self {
+    pub fn new(
+        config: QueryConfig,
+        tenancy: TenancyConfig,
+        stores: Vec<StoreClient>,
+        registry: &mut Registry,
+    ) -> Self {
         let engine = Engine::new(EngineOptions {
             lookback_delta: config.lookback_delta,
             max_samples: config.max_samples,
@@ -61,7 +66,12 @@ impl Querier {
         FanoutStorage::new(self.stores.clone(), self.config.partial_response, tenant)
     }
 
-    fn observe(&self, query_type: &'static str, start: Instant, result: &Result<QueryResult, cairn_promql::QueryError>) {
+    fn observe(
+        &self,
+        query_type: &'static str,
+        start: Instant,
+        result: &Result<QueryResult, cairn_promql::QueryError>,
+    ) {
         self.metrics
             .duration
             .get_or_create(&QueryTypeLabel { query_type })
@@ -69,7 +79,9 @@ impl Querier {
         if let Err(e) = result {
             self.metrics
                 .failures
-                .get_or_create(&ErrorTypeLabel { error_type: e.error_type() })
+                .get_or_create(&ErrorTypeLabel {
+                    error_type: e.error_type(),
+                })
                 .inc();
         }
     }
@@ -81,9 +93,9 @@ impl Querier {
     }
 
     async fn instant_query(&self, tenant: TenantId, p: Params) -> ApiResult {
-        let query = p
-            .get("query")
-            .ok_or_else(|| QueryApiError::BadData("invalid parameter \"query\": query must not be empty".into()))?;
+        let query = p.get("query").ok_or_else(|| {
+            QueryApiError::BadData("invalid parameter \"query\": query must not be empty".into())
+        })?;
         let time = p.time_or("time", now_ms())?;
         let opts = self.query_options(&p)?;
         let storage = self.storage(tenant);
@@ -95,9 +107,9 @@ impl Querier {
     }
 
     async fn range_query(&self, tenant: TenantId, p: Params) -> ApiResult {
-        let query = p
-            .get("query")
-            .ok_or_else(|| QueryApiError::BadData("invalid parameter \"query\": query must not be empty".into()))?;
+        let query = p.get("query").ok_or_else(|| {
+            QueryApiError::BadData("invalid parameter \"query\": query must not be empty".into())
+        })?;
         let start = required_time(&p, "start")?;
         let end = required_time(&p, "end")?;
         if end < start {
@@ -105,9 +117,11 @@ impl Querier {
                 "invalid parameter \"end\": end timestamp must not be before start time".into(),
             ));
         }
-        let step = p
-            .duration("step")?
-            .ok_or_else(|| QueryApiError::BadData("invalid parameter \"step\": cannot parse \"\" to a valid duration".into()))?;
+        let step = p.duration("step")?.ok_or_else(|| {
+            QueryApiError::BadData(
+                "invalid parameter \"step\": cannot parse \"\" to a valid duration".into(),
+            )
+        })?;
         let step_ms = step.as_millis() as i64;
         if step_ms <= 0 {
             return Err(QueryApiError::BadData(
@@ -122,7 +136,9 @@ impl Querier {
         let opts = self.query_options(&p)?;
         let storage = self.storage(tenant);
         let began = Instant::now();
-        let run = self.engine.range_query(&storage, query, start, end, step_ms, &opts);
+        let run = self
+            .engine
+            .range_query(&storage, query, start, end, step_ms, &opts);
         let result = with_timeout(p.duration("timeout")?, run).await;
         self.observe("range", began, &result);
         Ok(Json(json::query_success(&result?)))
@@ -143,7 +159,9 @@ impl Querier {
     async fn series(&self, tenant: TenantId, p: Params) -> ApiResult {
         let (sets, start, end) = self.selection(&p)?;
         if sets.is_empty() {
-            return Err(QueryApiError::BadData("no match[] parameter provided".into()));
+            return Err(QueryApiError::BadData(
+                "no match[] parameter provided".into(),
+            ));
         }
         let storage = self.storage(tenant);
         let mut all: Vec<Labels> = Vec::new();
@@ -191,7 +209,9 @@ impl Querier {
 
     async fn label_values(&self, tenant: TenantId, name: String, p: Params) -> ApiResult {
         if !is_valid_label_name(&name) && name != cairn_model::METRIC_NAME {
-            return Err(QueryApiError::BadData(format!("invalid label name: {name:?}")));
+            return Err(QueryApiError::BadData(format!(
+                "invalid label name: {name:?}"
+            )));
         }
         let (sets, start, end) = self.selection(&p)?;
         let storage = self.storage(tenant);
@@ -204,7 +224,10 @@ impl Querier {
                 max_time: end,
                 skip_chunks: true,
             };
-            let (v, w) = storage.label_values(&name, &query).await.map_err(storage_error)?;
+            let (v, w) = storage
+                .label_values(&name, &query)
+                .await
+                .map_err(storage_error)?;
             values.extend(v);
             warnings.extend(w);
         }
@@ -229,13 +252,19 @@ fn storage_error(e: cairn_promql::StorageError) -> QueryApiError {
     QueryApiError::Query(cairn_promql::QueryError::Storage(e))
 }
 
-fn apply_limit(p: &Params, data: &mut Vec<JsonValue>, warnings: &mut Vec<String>) -> Result<(), QueryApiError> {
+fn apply_limit(
+    p: &Params,
+    data: &mut Vec<JsonValue>,
+    warnings: &mut Vec<String>,
+) -> Result<(), QueryApiError> {
     let Some(limit) = p.get("limit") else {
         return Ok(());
     };
-    let limit: usize = limit
-        .parse()
-        .map_err(|_| QueryApiError::BadData(format!("invalid parameter \"limit\": cannot parse {limit:?} to a valid limit")))?;
+    let limit: usize = limit.parse().map_err(|_| {
+        QueryApiError::BadData(format!(
+            "invalid parameter \"limit\": cannot parse {limit:?} to a valid limit"
+        ))
+    })?;
     if limit > 0 && data.len() > limit {
         data.truncate(limit);
         warnings.push("results truncated due to limit".to_owned());
@@ -253,7 +282,10 @@ fn required_time(p: &Params, key: &str) -> Result<i64, QueryApiError> {
 }
 
 /// The per-request `timeout` parameter can only shorten the engine's own timeout.
-async fn with_timeout<F>(timeout: Option<Duration>, run: F) -> Result<QueryResult, cairn_promql::QueryError>
+async fn with_timeout<F>(
+    timeout: Option<Duration>,
+    run: F,
+) -> Result<QueryResult, cairn_promql::QueryError>
 where
     F: std::future::Future<Output = Result<QueryResult, cairn_promql::QueryError>>,
 {
@@ -272,7 +304,12 @@ fn now_ms() -> i64 {
 }
 
 /// Query string plus, for form POSTs, the body's parameters.
-fn request_params(method: &Method, headers: &HeaderMap, query: Option<String>, body: &Bytes) -> Result<Params, QueryApiError> {
+fn request_params(
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<String>,
+    body: &Bytes,
+) -> Result<Params, QueryApiError> {
     let mut pairs: Vec<(String, String)> = match query {
         Some(q) => serde_urlencoded::from_str(&q)
             .map_err(|e| QueryApiError::BadData(format!("invalid query string: {e}")))?,
@@ -295,7 +332,13 @@ struct Call {
     params: Params,
 }
 
-fn call(q: &Querier, method: &Method, headers: &HeaderMap, query: Option<String>, body: &Bytes) -> Result<Call, QueryApiError> {
+fn call(
+    q: &Querier,
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<String>,
+    body: &Bytes,
+) -> Result<Call, QueryApiError> {
     Ok(Call {
         tenant: q.tenancy.resolve(headers)?,
         params: request_params(method, headers, query, body)?,
@@ -372,7 +415,10 @@ async fn no_alerts() -> Json<JsonValue> {
 pub fn router(querier: Arc<Querier>) -> Router {
     Router::new()
         .route("/api/v1/query", get(query_handler).post(query_handler))
-        .route("/api/v1/query_range", get(query_range_handler).post(query_range_handler))
+        .route(
+            "/api/v1/query_range",
+            get(query_range_handler).post(query_range_handler),
+        )
         .route("/api/v1/series", get(series_handler).post(series_handler))
         .route("/api/v1/labels", get(labels_handler).post(labels_handler))
         .route("/api/v1/label/{name}/values", get(label_values_handler))
@@ -385,6 +431,6 @@ pub fn router(querier: Arc<Querier>) -> Router {
 }
 
 /// JSON 404 for paths no role serves.
-pub async fn not_found(uri: axum::http::Uri) -> QueryApiError {
+pub async fn not_found(uri: Uri) -> QueryApiError {
     QueryApiError::NotFound(format!("no such endpoint: {}", uri.path()))
 }

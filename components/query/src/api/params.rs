@@ -22,7 +22,11 @@ impl Params {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.first()).map(String::as_str).filter(|s| !s.is_empty())
+        self.0
+            .get(key)
+            .and_then(|v| v.first())
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     pub(crate) fn all(&self, key: &str) -> &[String] {
@@ -42,15 +46,19 @@ impl Params {
     pub(crate) fn duration(&self, key: &str) -> Result<Option<Duration>, QueryApiError> {
         self.get(key)
             .map(|s| {
-                parse_duration(s)
-                    .map_err(|e| QueryApiError::BadData(format!("invalid parameter \"{key}\": {e}")))
+                parse_duration(s).map_err(|e| {
+                    QueryApiError::BadData(format!("invalid parameter \"{key}\": {e}"))
+                })
             })
             .transpose()
     }
 
     /// Every `match[]` selector parsed into matcher lists.
     pub(crate) fn match_sets(&self) -> Result<Vec<Vec<Matcher>>, QueryApiError> {
-        self.all("match[]").iter().map(|s| parse_selector(s)).collect()
+        self.all("match[]")
+            .iter()
+            .map(|s| parse_selector(s))
+            .collect()
     }
 }
 
@@ -100,7 +108,13 @@ pub(crate) fn parse_selector(s: &str) -> Result<Vec<Matcher>, QueryApiError> {
 /// RFC 3339 (`2024-01-02T03:04:05.123Z`, `…+02:00`) to milliseconds.
 fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
@@ -158,8 +172,14 @@ mod tests {
     fn times_in_unix_seconds_and_rfc3339() {
         assert_eq!(parse_time("1435781451.781"), Ok(1_435_781_451_781));
         assert_eq!(parse_time("0"), Ok(0));
-        assert_eq!(parse_time("2015-07-01T20:10:51.781Z"), Ok(1_435_781_451_781));
-        assert_eq!(parse_time("2015-07-01T22:10:51.781+02:00"), Ok(1_435_781_451_781));
+        assert_eq!(
+            parse_time("2015-07-01T20:10:51.781Z"),
+            Ok(1_435_781_451_781)
+        );
+        assert_eq!(
+            parse_time("2015-07-01T22:10:51.781+02:00"),
+            Ok(1_435_781_451_781)
+        );
         assert_eq!(parse_time("1970-01-01T00:00:00Z"), Ok(0));
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("NaN").is_err());

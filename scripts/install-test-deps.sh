@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the real peers Cairn's tests run against, from Debian's packages:
+#   prometheus 2.42 (remote_write sender, PromQL reference, and benchmark baseline).
+# Idempotent: does nothing when everything is present.
+set -euo pipefail
+
+need=()
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  echo "installing test peers: ${need[*]}"
+  $sudo apt-get update -qq
+  # The package's service must not grab port 9090 on the test machine.
+  DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Debian starts the service where init allows it; tests run their own instances.
+  ($sudo systemctl stop prometheus 2>/dev/null || $sudo service prometheus stop 2>/dev/null || true) >/dev/null 2>&1
+fi
+prometheus --version 2>&1 | head -n 1
