@@ -10,11 +10,11 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast --final-status-level fail
+  cargo nextest run --workspace --no-fail-fast --final-status-level fail
 else
-  cargo test --workspace --locked --no-fail-fast
+  cargo test --workspace --no-fail-fast
 fi
