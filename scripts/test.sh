@@ -14,7 +14,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast --final-status-level fail
+  cargo nextest run --workspace --no-fail-fast --status-level fail --final-status-level fail
 else
   cargo test --workspace --no-fail-fast
 fi

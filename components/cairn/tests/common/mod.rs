@@ -76,13 +76,18 @@ impl Cairn {
     }
 }
 
-/// Starts `cairn <role>` with `extra` flags and waits until `/-/ready` answers 200.
+/// Starts `cairn all` with `extra` flags and waits until `/-/ready` answers 200.
 pub fn start_cairn(dir: &Path, data_dir: &Path, extra: &[&str]) -> Cairn {
+    start_role("all", dir, data_dir, extra)
+}
+
+/// Starts `cairn <role>` on fresh loopback ports and waits until it is ready.
+pub fn start_role(role: &str, dir: &Path, data_dir: &Path, extra: &[&str]) -> Cairn {
     let (http, grpc) = (free_port(), free_port());
-    let log = dir.join(format!("cairn-{http}.log"));
+    let log = dir.join(format!("cairn-{role}-{http}.log"));
     let out = std::fs::File::create(&log).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("all")
+        .arg(role)
         .args(["--http.listen", &format!("127.0.0.1:{http}")])
         .args(["--grpc.listen", &format!("127.0.0.1:{grpc}")])
         .args(["--data.dir", data_dir.to_str().unwrap()])
@@ -95,7 +100,7 @@ pub fn start_cairn(dir: &Path, data_dir: &Path, extra: &[&str]) -> Cairn {
     let cairn = Cairn {
         proc: Proc {
             child,
-            name: "cairn".into(),
+            name: format!("cairn {role}"),
             log,
         },
         http,
