@@ -100,7 +100,7 @@ async fn receiver_spreads_series_and_querier_merges_them() {
     let (status, body) = get_json(&query.url("/api/v1/query"), &params, None).await;
     assert_eq!(status, 200, "{body}");
     assert!(
-        !body["warnings"].as_array().map_or(true, Vec::is_empty),
+        body["warnings"].as_array().is_some_and(|w| !w.is_empty()),
         "partial response warns: {body}"
     );
     // And writes that need the dead ingester fail with a retryable 503, never a false 2xx.
