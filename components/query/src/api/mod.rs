@@ -185,26 +185,12 @@ impl Querier {
     }
 
     async fn label_names(&self, tenant: TenantId, p: Params) -> ApiResult {
-        let (sets, start, end) = self.selection(&p)?;
         let storage = self.storage(tenant);
-        let mut names = Vec::new();
-        let mut warnings = Vec::new();
-        for matchers in match_sets_or_all(sets) {
-            let query = SeriesQuery {
-                matchers,
-                min_time: start,
-                max_time: end,
-                skip_chunks: true,
-            };
-            let (n, w) = storage.label_names(&query).await.map_err(storage_error)?;
-            names.extend(n);
-            warnings.extend(w);
-        }
-        names.sort_unstable();
-        names.dedup();
-        let mut data: Vec<JsonValue> = names.into_iter().map(JsonValue::String).collect();
-        apply_limit(&p, &mut data, &mut warnings)?;
-        Ok(Json(json::success(JsonValue::Array(data), &warnings, &[])))
+        self.union_over_match_sets(&p, |query| {
+            let storage = storage.clone();
+            async move { storage.label_names(&query).await }
+        })
+        .await
     }
 
     async fn label_values(&self, tenant: TenantId, name: String, p: Params) -> ApiResult {
@@ -213,9 +199,25 @@ impl Querier {
                 "invalid label name: {name:?}"
             )));
         }
-        let (sets, start, end) = self.selection(&p)?;
         let storage = self.storage(tenant);
-        let mut values = Vec::new();
+        self.union_over_match_sets(&p, |query| {
+            let (storage, name) = (storage.clone(), name.clone());
+            async move { storage.label_values(&name, &query).await }
+        })
+        .await
+    }
+
+    /// Runs `lookup` once per `match[]` set (or once unrestricted) and answers with the
+    /// sorted union of the strings, honouring `limit`.
+    async fn union_over_match_sets<F, Fut>(&self, p: &Params, lookup: F) -> ApiResult
+    where
+        F: Fn(SeriesQuery) -> Fut,
+        Fut: std::future::Future<
+            Output = Result<(Vec<String>, Vec<String>), cairn_promql::StorageError>,
+        >,
+    {
+        let (sets, start, end) = self.selection(p)?;
+        let mut all = Vec::new();
         let mut warnings = Vec::new();
         for matchers in match_sets_or_all(sets) {
             let query = SeriesQuery {
@@ -224,17 +226,14 @@ impl Querier {
                 max_time: end,
                 skip_chunks: true,
             };
-            let (v, w) = storage
-                .label_values(&name, &query)
-                .await
-                .map_err(storage_error)?;
-            values.extend(v);
+            let (found, w) = lookup(query).await.map_err(storage_error)?;
+            all.extend(found);
             warnings.extend(w);
         }
-        values.sort_unstable();
-        values.dedup();
-        let mut data: Vec<JsonValue> = values.into_iter().map(JsonValue::String).collect();
-        apply_limit(&p, &mut data, &mut warnings)?;
+        all.sort_unstable();
+        all.dedup();
+        let mut data: Vec<JsonValue> = all.into_iter().map(JsonValue::String).collect();
+        apply_limit(p, &mut data, &mut warnings)?;
         Ok(Json(json::success(JsonValue::Array(data), &warnings, &[])))
     }
 }
