@@ -15,6 +15,11 @@ mod roles;
 
 use clap::Parser;
 
+// Ingest allocates many small, short-lived strings per request; mimalloc spends far
+// less time on them than glibc's malloc (which showed up at ~30% of CPU under load).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     match cli::execute(cli) {
