@@ -1,3 +1,5 @@
+use std::io::IsTerminal;
+
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
 
@@ -20,7 +22,9 @@ pub fn init_logging(format: LogFormat, filter: &str) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only help a terminal; in files and journald they are noise.
+        .with_ansi(std::io::stderr().is_terminal());
     // A second init (tests, or `all` after a role) keeps the first subscriber.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
