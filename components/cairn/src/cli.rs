@@ -28,6 +28,19 @@ enum Command {
     /// Configuration utilities.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run Prometheus promqltest scripts (`*.test`) against Cairn's PromQL engine; print
+    /// each failing eval and `N passed, M failed, K skipped`; exit non-zero on failures.
+    Promqltest(PromqltestArgs),
+}
+
+#[derive(Debug, Args)]
+struct PromqltestArgs {
+    /// Also list skipped evals with the reason.
+    #[arg(long)]
+    show_skipped: bool,
+    /// Script files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +178,7 @@ pub(crate) fn execute(cli: Cli) -> Result<(), CliError> {
             println_ok(&format!("{}: configuration is valid", file.display()));
             return Ok(());
         }
+        Command::Promqltest(a) => return promqltest(&a),
         Command::Config(ConfigCommand::Show(a)) => {
             let yaml = serde_yaml::to_string(&a.config()?)
                 .map_err(|e| CliError::Config(format!("cannot render configuration: {e}")))?;
@@ -174,6 +188,25 @@ pub(crate) fn execute(cli: Cli) -> Result<(), CliError> {
     };
     let config = args.config()?;
     roles::run(roles, config)
+}
+
+fn promqltest(args: &PromqltestArgs) -> Result<(), CliError> {
+    use cairn_promql::promqltest::{run_file, Report, RunOptions};
+    let opts = RunOptions::default();
+    let report = Report {
+        files: args.files.iter().map(|f| run_file(f, &opts)).collect(),
+    };
+    if args.show_skipped {
+        println_ok(&report.skips());
+    }
+    println_ok(&report.to_string());
+    match report.failed() {
+        0 => Ok(()),
+        n => Err(CliError::Role {
+            role: "promqltest",
+            message: format!("{n} evals failed"),
+        }),
+    }
 }
 
 #[allow(clippy::print_stdout)]

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use cairn_model::{Labels, Sample, METRIC_NAME};
 use promql_parser::parser::token::{
-    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV,
-    T_STDVAR, T_SUM, T_TOPK,
+    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMITK, T_LIMIT_RATIO, T_MAX, T_MIN,
+    T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
 };
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
@@ -68,9 +68,11 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, agg: &AggregateExpr) -> Result<
         let input = ev.eval_vector(&agg.expr)?;
         return count_values(ev, &input, &grouping, &label);
     }
-    let param = match (&agg.param, op) {
-        (Some(p), T_TOPK | T_BOTTOMK | T_QUANTILE) => Some(ev.eval_scalar(p)?),
-        (None, T_TOPK | T_BOTTOMK | T_QUANTILE) => {
+    let mut param = match (&agg.param, op) {
+        (Some(p), T_TOPK | T_BOTTOMK | T_QUANTILE | T_LIMITK | T_LIMIT_RATIO) => {
+            Some(ev.eval_scalar(p)?)
+        }
+        (None, T_TOPK | T_BOTTOMK | T_QUANTILE | T_LIMITK | T_LIMIT_RATIO) => {
             return Err(QueryError::exec(format!("{} needs a parameter", agg.op)))
         }
         (_, T_SUM | T_AVG | T_COUNT | T_MIN | T_MAX | T_GROUP | T_STDDEV | T_STDVAR) => None,
@@ -81,13 +83,25 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, agg: &AggregateExpr) -> Result<
             )))
         }
     };
-    if let Some(p) = &param {
-        if op == T_TOPK || op == T_BOTTOMK {
+    if let Some(p) = &mut param {
+        if op == T_LIMIT_RATIO {
+            for r in p.iter_mut() {
+                if r.is_nan() {
+                    return Err(QueryError::exec("Ratio value is NaN"));
+                }
+                if !(-1.0..=1.0).contains(r) {
+                    let capped = r.clamp(-1.0, 1.0);
+                    ev.warn(format!(
+                        "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}",
+                        format_float(*r),
+                        format_float(capped)
+                    ));
+                    *r = capped;
+                }
+            }
+        } else if op == T_TOPK || op == T_BOTTOMK || op == T_LIMITK {
             if p.iter().any(|k| k.is_nan()) {
-                return Err(QueryError::exec(format!(
-                    "Parameter value is NaN for {}",
-                    agg.op
-                )));
+                return Err(QueryError::exec("Parameter value is NaN"));
             }
             if let Some(k) = p
                 .iter()
@@ -117,7 +131,16 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, agg: &AggregateExpr) -> Result<
         }
         group_of.push(g);
     }
-    let result = if op == T_TOPK || op == T_BOTTOMK {
+    let result = if op == T_LIMITK || op == T_LIMIT_RATIO {
+        limit(
+            ev,
+            &input,
+            &group_of,
+            group_labels.len(),
+            param.as_deref().unwrap_or(&[]),
+            op == T_LIMIT_RATIO,
+        )?
+    } else if op == T_TOPK || op == T_BOTTOMK {
         top_k(
             ev,
             &input,
@@ -369,6 +392,59 @@ fn top_k(
             }
         }
     }
+    Ok(out)
+}
+
+/// `limitk` (the first k series of each group, in input order) and `limit_ratio` (the
+/// series whose label hash falls in the ratio's share of the hash space), per step.
+fn limit(
+    ev: &Evaluator<'_>,
+    input: &[Series],
+    group_of: &[usize],
+    num_groups: usize,
+    params: &[f64],
+    ratio: bool,
+) -> Result<Vec<Series>> {
+    // Upstream's `AddRatioSample`: a series' place in [0, 1) is its label hash's.
+    let offsets: Vec<f64> = if ratio {
+        input
+            .iter()
+            .map(|s| crate::mathx::prometheus_labels_hash(&s.labels) as f64 / u64::MAX as f64)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut out: Vec<Series> = input
+        .iter()
+        .map(|s| Series {
+            labels: s.labels.clone(),
+            points: Vec::new(),
+        })
+        .collect();
+    let mut cur = StepCursor::new(input);
+    let mut buf = Vec::new();
+    let mut taken = vec![0i64; num_groups];
+    for (step, p) in params.iter().enumerate() {
+        ev.limits.tick()?;
+        let ts = ev.ts(step);
+        cur.at(ts, &mut buf);
+        taken.iter_mut().for_each(|t| *t = 0);
+        for &(si, f) in &buf {
+            let keep = if ratio {
+                let off = offsets[si];
+                (*p >= 0.0 && off < *p) || (*p < 0.0 && off >= 1.0 + *p)
+            } else {
+                let t = &mut taken[group_of[si]];
+                *t += 1;
+                *t <= *p as i64
+            };
+            if keep {
+                ev.limits.add(1)?;
+                out[si].points.push(Sample::new(ts, f));
+            }
+        }
+    }
+    out.retain(|s| !s.points.is_empty());
     Ok(out)
 }
 

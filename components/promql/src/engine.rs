@@ -103,21 +103,7 @@ impl Engine {
         step_ms: i64,
         opts: &QueryOptions,
     ) -> Result<QueryResult> {
-        if step_ms <= 0 {
-            return Err(QueryError::Parse(
-                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
-            ));
-        }
-        if end_ms < start_ms {
-            return Err(QueryError::Parse(
-                "end timestamp must not be before start time".into(),
-            ));
-        }
-        if (end_ms - start_ms) / step_ms > MAX_POINTS_PER_SERIES {
-            return Err(QueryError::Parse(
-                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
-            ));
-        }
+        check_range(start_ms, end_ms, step_ms)?;
         self.exec(storage, query, start_ms, end_ms, step_ms, opts)
             .await
     }
@@ -131,13 +117,60 @@ impl Engine {
         step: i64,
         opts: &QueryOptions,
     ) -> Result<QueryResult> {
-        let deadline = Instant::now() + self.opts.timeout;
-        let tokio_deadline = tokio::time::Instant::from_std(deadline);
-        let _slot = tokio::time::timeout_at(tokio_deadline, self.slots.clone().acquire_owned())
+        let (deadline, slot) = self.acquire_slot().await?;
+        let expr = promql_parser::parser::parse(query).map_err(QueryError::Parse)?;
+        self.exec_expr(storage, query, expr, start, end, step, opts, deadline, slot)
             .await
-            .map_err(|_| QueryError::Timeout("query queue"))?
-            .map_err(|_| QueryError::Canceled("query queue"))?;
-        let expr = Box::new(promql_parser::parser::parse(query).map_err(QueryError::Parse)?);
+    }
+
+    /// Evaluates an already parsed expression over `[start, end]` (`step == 0` for an
+    /// instant query). The promqltest runner uses this to re-run queries with `@`
+    /// modifiers added to the AST.
+    pub(crate) async fn query_expr(
+        &self,
+        storage: &dyn Storage,
+        expr: Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+        opts: &QueryOptions,
+    ) -> Result<QueryResult> {
+        if step != 0 {
+            check_range(start, end, step)?;
+        }
+        let (deadline, slot) = self.acquire_slot().await?;
+        self.exec_expr(storage, "", expr, start, end, step, opts, deadline, slot)
+            .await
+    }
+
+    /// Waits for a query slot; returns the query's deadline (queueing counts) and the slot.
+    async fn acquire_slot(&self) -> Result<(Instant, tokio::sync::OwnedSemaphorePermit)> {
+        let deadline = Instant::now() + self.opts.timeout;
+        let slot = tokio::time::timeout_at(
+            tokio::time::Instant::from_std(deadline),
+            self.slots.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| QueryError::Timeout("query queue"))?
+        .map_err(|_| QueryError::Canceled("query queue"))?;
+        Ok((deadline, slot))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn exec_expr(
+        &self,
+        storage: &dyn Storage,
+        query: &str,
+        expr: Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+        opts: &QueryOptions,
+        deadline: Instant,
+        _slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<QueryResult> {
+        let tokio_deadline = tokio::time::Instant::from_std(deadline);
+        let expr = Box::new(expr);
         let instant = step == 0;
         if !instant {
             match expr.value_type() {
@@ -211,6 +244,26 @@ impl Engine {
             .await
             .map_err(|_| QueryError::Timeout("expression evaluation"))?
     }
+}
+
+/// Prometheus's checks of a range query's start, end and step.
+fn check_range(start_ms: i64, end_ms: i64, step_ms: i64) -> Result<()> {
+    if step_ms <= 0 {
+        return Err(QueryError::Parse(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+    }
+    if end_ms < start_ms {
+        return Err(QueryError::Parse(
+            "end timestamp must not be before start time".into(),
+        ));
+    }
+    if (end_ms - start_ms) / step_ms > MAX_POINTS_PER_SERIES {
+        return Err(QueryError::Parse(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+            ));
+    }
+    Ok(())
 }
 
 /// Runs the synchronous evaluation and converts the result to a [`Value`].

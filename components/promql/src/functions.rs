@@ -40,6 +40,48 @@ pub(crate) fn eval_call(ev: &Evaluator<'_>, call: &Call) -> Result<Val> {
                 .collect(),
         )),
         "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; ev.num_steps()])),
+        // The outer query's parameters, in seconds.
+        "start" | "end" | "range" | "step" => {
+            let tp = &ev.tp;
+            let ms = match name {
+                "start" => tp.query_start,
+                "end" => tp.query_end,
+                "range" => tp.query_end - tp.query_start,
+                _ => tp.step,
+            };
+            Ok(Val::Scalar(vec![ms as f64 / 1000.0; ev.num_steps()]))
+        }
+        "min_of" | "max_of" => {
+            let a = ev.eval_scalar(arg(call, 0)?)?;
+            let b = ev.eval_scalar(arg(call, 1)?)?;
+            let f = if name == "min_of" { go_min } else { go_max };
+            Ok(Val::Scalar(
+                a.into_iter().zip(b).map(|(a, b)| f(a, b)).collect(),
+            ))
+        }
+        "sort_by_label" | "sort_by_label_desc" => {
+            let names = (1..call.args.args.len())
+                .map(|i| string_arg(ev, call, i))
+                .collect::<Result<Vec<_>>>()?;
+            let mut input = ev.eval_vector(arg(call, 0)?)?;
+            if ev.is_instant() {
+                let desc = name == "sort_by_label_desc";
+                input.sort_by(|a, b| {
+                    let (a, b) = if desc { (b, a) } else { (a, b) };
+                    names
+                        .iter()
+                        .map(|n| {
+                            natural_cmp(
+                                a.labels.get(n).unwrap_or(""),
+                                b.labels.get(n).unwrap_or(""),
+                            )
+                        })
+                        .find(|o| o.is_ne())
+                        .unwrap_or_else(|| a.labels.cmp(&b.labels))
+                });
+            }
+            Ok(Val::Vector(input))
+        }
         "vector" => {
             let v = ev.eval_scalar(arg(call, 0)?)?;
             ev.limits.add(v.len())?;
@@ -130,6 +172,56 @@ fn points(series: &[Series]) -> usize {
     series.iter().map(|s| s.points.len()).sum()
 }
 
+/// Natural order of label values (`facette/natsort`, which upstream's `sort_by_label`
+/// uses): runs of digits compare as numbers, everything else bytewise.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    if a == b {
+        return Ordering::Equal;
+    }
+    fn chunks(s: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let b = s.as_bytes();
+        for i in 1..=b.len() {
+            if i == b.len() || b[i].is_ascii_digit() != b[i - 1].is_ascii_digit() {
+                out.push(&s[start..i]);
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    // natsort.Compare(a, b): whether a sorts first.
+    let less = |ca: &[&str], cb: &[&str]| -> bool {
+        for (i, x) in ca.iter().enumerate() {
+            let Some(y) = cb.get(i) else {
+                return false;
+            };
+            let same = match (x.parse::<i64>(), y.parse::<i64>()) {
+                (Ok(p), Ok(q)) if p != q => return p < q,
+                (Ok(_), Ok(_)) => true,
+                _ => x == y,
+            };
+            if !same {
+                return x < y;
+            }
+            if i == ca.len() - 1 {
+                return true;
+            }
+            if i == cb.len() - 1 {
+                return false;
+            }
+        }
+        false
+    };
+    if less(&ca, &cb) {
+        Ordering::Less
+    } else {
+        Ordering::Greater
+    }
+}
+
 /// Element-wise math functions that drop the metric name.
 fn simple_function(name: &str) -> Option<fn(f64) -> f64> {
     Some(match name {
@@ -204,8 +296,8 @@ fn map_values(
 }
 
 /// What a range function computes from one window `(lo, hi]` at step `ts`, given its
-/// scalar parameter for that step.
-type RangeFn = fn(&[Sample], i64, i64, i64, f64) -> Option<f64>;
+/// scalar parameters for that step.
+type RangeFn = fn(&[Sample], i64, i64, i64, [f64; 2]) -> Option<f64>;
 
 fn range_function(name: &str) -> Option<RangeFn> {
     Some(match name {
@@ -240,10 +332,26 @@ fn range_function(name: &str) -> Option<RangeFn> {
         "present_over_time" => |_, _, _, _, _| Some(1.0),
         "stddev_over_time" => |w, _, _, _, _| Some(variance_over_time(w).sqrt()),
         "stdvar_over_time" => |w, _, _, _, _| Some(variance_over_time(w)),
-        "quantile_over_time" => |w, _, _, _, q| {
+        "quantile_over_time" => |w, _, _, _, [q, _]| {
             let mut vals: Vec<f64> = w.iter().map(|p| p.v).collect();
             Some(quantile(q, &mut vals))
         },
+        "mad_over_time" => |w, _, _, _, _| {
+            if w.iter().any(|p| p.v.is_nan()) {
+                return Some(f64::NAN);
+            }
+            let mut vals: Vec<f64> = w.iter().map(|p| p.v).collect();
+            let median = quantile(0.5, &mut vals);
+            let mut dev: Vec<f64> = w.iter().map(|p| (p.v - median).abs()).collect();
+            Some(quantile(0.5, &mut dev))
+        },
+        "ts_of_min_over_time" => |w, _, _, _, _| Some(ts_of_extreme(w, |cur, m| cur <= m)),
+        "ts_of_max_over_time" => |w, _, _, _, _| Some(ts_of_extreme(w, |cur, m| cur >= m)),
+        "ts_of_first_over_time" => |w, _, _, _, _| w.first().map(|p| p.t as f64 / 1000.0),
+        "ts_of_last_over_time" => |w, _, _, _, _| w.last().map(|p| p.t as f64 / 1000.0),
+        "double_exponential_smoothing" => {
+            |w, _, _, _, [sf, tf]| double_exponential_smoothing(w, sf, tf)
+        }
         "changes" => |w, _, _, _, _| {
             let mut n = 0;
             for p in w.windows(2) {
@@ -255,7 +363,7 @@ fn range_function(name: &str) -> Option<RangeFn> {
         },
         "resets" => |w, _, _, _, _| Some(w.windows(2).filter(|p| p[1].v < p[0].v).count() as f64),
         "deriv" => |w, _, _, _, _| (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
-        "predict_linear" => |w, _, _, ts, dur| {
+        "predict_linear" => |w, _, _, ts, [dur, _]| {
             (w.len() >= 2).then(|| {
                 let (slope, intercept) = linear_regression(w, ts);
                 slope * dur + intercept
@@ -363,6 +471,50 @@ fn avg_over_time(w: &[Sample]) -> f64 {
     }
 }
 
+/// The time (seconds) of the last sample `better` than every one before it (upstream's
+/// `compareOverTime` for `ts_of_min/max_over_time`; NaN never wins over a number).
+fn ts_of_extreme(w: &[Sample], better: fn(f64, f64) -> bool) -> f64 {
+    let (mut best, mut ts) = (w[0].v, w[0].t);
+    for p in w {
+        if better(p.v, best) || best.is_nan() {
+            (best, ts) = (p.v, p.t);
+        }
+    }
+    ts as f64 / 1000.0
+}
+
+/// Upstream's `funcDoubleExponentialSmoothing` (Holt's linear method) for one window.
+fn double_exponential_smoothing(w: &[Sample], sf: f64, tf: f64) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let (mut s0, mut s1, mut b) = (0.0, w[0].v, w[1].v - w[0].v);
+    for (i, p) in w.iter().enumerate().skip(1) {
+        let x = sf * p.v;
+        if i > 1 {
+            b = tf * (s1 - s0) + (1.0 - tf) * b;
+        }
+        let y = (1.0 - sf) * (s1 + b);
+        (s0, s1) = (s1, x + y);
+    }
+    Some(s1)
+}
+
+fn check_smoothing_factors([sf, tf]: [f64; 2]) -> Result<()> {
+    // NaN passes, as in Go.
+    if sf <= 0.0 || sf >= 1.0 {
+        return Err(QueryError::exec(format!(
+            "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+        )));
+    }
+    if tf <= 0.0 || tf >= 1.0 {
+        return Err(QueryError::exec(format!(
+            "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+        )));
+    }
+    Ok(())
+}
+
 fn variance_over_time(w: &[Sample]) -> f64 {
     let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for p in w {
@@ -376,10 +528,15 @@ fn variance_over_time(w: &[Sample]) -> f64 {
 
 fn eval_range_function(ev: &Evaluator<'_>, call: &Call, f: RangeFn) -> Result<Val> {
     let name = call.func.name;
-    let (matrix_idx, param) = match name {
-        "quantile_over_time" => (1, Some(ev.eval_scalar(arg(call, 0)?)?)),
-        "predict_linear" => (0, Some(ev.eval_scalar(arg(call, 1)?)?)),
-        _ => (0, None),
+    let (matrix_idx, param, param2) = match name {
+        "quantile_over_time" => (1, Some(ev.eval_scalar(arg(call, 0)?)?), None),
+        "predict_linear" => (0, Some(ev.eval_scalar(arg(call, 1)?)?), None),
+        "double_exponential_smoothing" => (
+            0,
+            Some(ev.eval_scalar(arg(call, 1)?)?),
+            Some(ev.eval_scalar(arg(call, 2)?)?),
+        ),
+        _ => (0, None, None),
     };
     if name == "quantile_over_time" {
         if let Some(q) = param
@@ -407,9 +564,14 @@ fn eval_range_function(ev: &Evaluator<'_>, call: &Call, f: RangeFn) -> Result<Va
                 continue;
             }
             ev.limits.check_transient(w.len())?;
-            let intercept_ts = if ra.at.is_some() { ev.start } else { ts };
-            let p = param.as_ref().map_or(0.0, |p| p[i]);
-            if let Some(v) = f(w, lo, hi, intercept_ts, p) {
+            let p = [
+                param.as_ref().map_or(0.0, |p| p[i]),
+                param2.as_ref().map_or(0.0, |p| p[i]),
+            ];
+            if name == "double_exponential_smoothing" {
+                check_smoothing_factors(p)?;
+            }
+            if let Some(v) = f(w, lo, hi, ts, p) {
                 pts.push(Sample::new(ts, v));
             }
         }

@@ -38,11 +38,10 @@ mod functions;
 mod histogram;
 mod mathx;
 mod plan;
+pub mod promqltest;
 mod storage;
 mod value;
 
-#[cfg(test)]
-mod promqltest;
 #[cfg(test)]
 mod tests;
 
