@@ -95,25 +95,6 @@ const VERSION_DIFFERENCES: &[(&str, &str)] = &[
 /// Queries where Cairn disagrees with Prometheus and the difference looks like a Cairn
 /// bug. They are run and reported (so a fix shows up) but do not fail the test.
 const KNOWN_CAIRN_BUGS: &[(&str, &str)] = &[
-    // KNOWN CAIRN BUG: sample values are spelled like Go's FormatFloat(v, 'f', -1, 64),
-    // but Prometheus (2.42 and 3.x, util/jsonutil.MarshalFloat) switches to 'e' below
-    // 1e-6 and from 1e21 on: "1e-07", not "0.0000001".
-    (
-        "vector(0.0000001)",
-        "value spelled \"0.0000001\" instead of \"1e-07\"",
-    ),
-    // KNOWN CAIRN BUG: the same, from 1e21 on.
-    (
-        "vector(1e21)",
-        "value spelled \"1000000000000000000000\" instead of \"1e+21\"",
-    ),
-    // KNOWN CAIRN BUG: when two shortest spellings are equally close to the exact
-    // value (here 251.628814697265625), Go picks the even last digit, Rust's `{}` the
-    // odd one: "251.62881469726563" instead of "251.62881469726562".
-    (
-        "vector(251.628814697265625)",
-        "value spelled \"251.62881469726563\" instead of \"251.62881469726562\"",
-    ),
     // KNOWN CAIRN BUG: regular expressions (matchers and label_replace) are compiled
     // with Rust's regex crate, whose \d, \w, \s and \b are Unicode-aware; Go's RE2
     // (Prometheus 2.42 and 3.x alike) makes them ASCII-only. "١٢٣" (Arabic-Indic digits)
@@ -145,10 +126,9 @@ const KNOWN_CAIRN_BUGS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Whether identical values must also be spelled identically. KNOWN CAIRN BUG: off
-/// until Cairn formats values like Prometheus (see KNOWN_CAIRN_BUGS); the numeric
-/// comparison is unaffected.
-const CHECK_VALUE_SPELLING: bool = false;
+/// Whether identical values must also be spelled identically (Cairn formats values like
+/// Prometheus's JSON codec: 'f' shortest, 'e' below 1e-6 and from 1e21, ties to even).
+const CHECK_VALUE_SPELLING: bool = true;
 
 fn start_prometheus(dir: &Path, port: u16) -> Proc {
     // No scrape configs: the data comes only through remote write. The default global
