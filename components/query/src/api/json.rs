@@ -142,6 +142,8 @@ mod tests {
     use super::*;
 
     #[test]
+    // The literal is the exact binary value on purpose: it is a rounding tie.
+    #[allow(clippy::excessive_precision)]
     fn floats_print_like_go() {
         assert_eq!(format_value(1.0), "1");
         assert_eq!(format_value(0.1), "0.1");
