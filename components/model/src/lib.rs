@@ -18,6 +18,7 @@ pub mod duration;
 mod error;
 mod labels;
 mod matcher;
+pub mod regex_compat;
 mod sample;
 mod tenant;
 pub mod validate;

@@ -52,7 +52,7 @@ impl Matcher {
         let (name, value) = (name.into(), value.into());
         let regex = match op {
             MatchOp::Regex | MatchOp::NotRegex => {
-                Some(Regex::new(&format!("^(?s:{value})$")).map_err(|e| {
+                Some(crate::regex_compat::anchored_regex(&value).map_err(|e| {
                     ModelError::InvalidRegex {
                         label: name.clone(),
                         pattern: value.clone(),

@@ -3,7 +3,6 @@
 
 use cairn_model::{Labels, Sample};
 use promql_parser::parser::{Call, Expr};
-use regex::Regex;
 
 use crate::error::{QueryError, Result};
 use crate::eval::{dedup_merge, drop_name, window_slice, Evaluator, Series, StepCursor, Val};
@@ -695,7 +694,7 @@ fn eval_label_replace(ev: &Evaluator<'_>, call: &Call) -> Result<Val> {
     let repl = string_arg(ev, call, 2)?;
     let src = string_arg(ev, call, 3)?;
     let re_src = string_arg(ev, call, 4)?;
-    let re = Regex::new(&format!("^(?s:{re_src})$")).map_err(|_| {
+    let re = cairn_model::regex_compat::anchored_regex(&re_src).map_err(|_| {
         QueryError::exec(format!(
             "invalid regular expression in label_replace(): {re_src}"
         ))
