@@ -3,14 +3,12 @@ use std::sync::Arc;
 use cairn_model::validate::wire_labels;
 use cairn_model::{Sample, TenantId};
 use cairn_proto::cairn::ingest::v1::{ingester_server, PushRequest, PushResponse, Rejection};
+use cairn_proto::channel::MAX_MESSAGE_BYTES;
 use cairn_storeapi::convert::labels_from_remote_write;
 use tonic::{Request, Response, Status};
 
 use crate::ingester::reject_reason_name;
 use crate::Ingester;
-
-/// Largest Push message accepted.
-const MAX_PUSH_BYTES: usize = 256 << 20;
 
 /// The `cairn.ingest.v1.Ingester` gRPC service over an [`Ingester`].
 #[derive(Debug, Clone)]
@@ -27,8 +25,8 @@ impl IngestService {
     /// The tonic server for this service.
     pub fn server(self) -> ingester_server::IngesterServer<Self> {
         ingester_server::IngesterServer::new(self)
-            .max_decoding_message_size(MAX_PUSH_BYTES)
-            .max_encoding_message_size(MAX_PUSH_BYTES)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 }
 

@@ -8,9 +8,12 @@
 //!
 //! Module paths mirror the protobuf packages: `prometheus` (remote write/read, upstream
 //! package name kept), `thanos` (StoreAPI) and `thanos::info` (Info API), and
-//! `cairn::ingest::v1` (internal RPCs). Nothing here is written by hand.
+//! `cairn::ingest::v1` (internal RPCs). Nothing in those modules is written by hand;
+//! [`channel`] holds the one hand-written helper every gRPC client uses to connect.
 
 #![allow(missing_docs)]
+
+pub mod channel;
 
 /// Prometheus remote write 1.0 / remote read (`prometheus` package).
 #[allow(

@@ -2,15 +2,13 @@ use std::time::Duration;
 
 use cairn_model::{stable_hash_pairs, TenantId};
 use cairn_proto::cairn::ingest::v1::{ingester_client::IngesterClient, PushRequest};
+use cairn_proto::channel::{lazy_channel, MAX_MESSAGE_BYTES};
 use cairn_proto::prometheus::TimeSeries;
 use futures::future::join_all;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::validate::Rejections;
 use crate::ReceiveError;
-
-/// Largest Push message sent to an ingester.
-const MAX_PUSH_BYTES: usize = 256 << 20;
 
 /// Spreads series over ingesters by a stable hash of (tenant, labels), so one series
 /// always lands on the same ingester, and pushes the shares in parallel.
@@ -35,22 +33,12 @@ impl Distributor {
         let ingesters = addrs
             .iter()
             .map(|addr| {
-                let uri = if addr.contains("://") {
-                    addr.clone()
-                } else {
-                    format!("http://{addr}")
-                };
-                let channel = Endpoint::from_shared(uri)
-                    .map_err(|e| {
-                        ReceiveError::Unavailable(format!("ingester address {addr:?}: {e}"))
-                    })?
-                    .connect_timeout(Duration::from_secs(5))
-                    .timeout(timeout)
-                    .tcp_nodelay(true)
-                    .connect_lazy();
+                let channel = lazy_channel(addr, timeout).map_err(|e| {
+                    ReceiveError::Unavailable(format!("ingester address {addr:?}: {e}"))
+                })?;
                 let client = IngesterClient::new(channel)
-                    .max_encoding_message_size(MAX_PUSH_BYTES)
-                    .max_decoding_message_size(MAX_PUSH_BYTES);
+                    .max_encoding_message_size(MAX_MESSAGE_BYTES)
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES);
                 Ok((addr.clone(), client))
             })
             .collect::<Result<_, ReceiveError>>()?;

@@ -1,13 +1,13 @@
 use std::time::Duration;
 
 use cairn_model::TenantId;
+use cairn_proto::channel::{lazy_channel, MAX_MESSAGE_BYTES};
 use cairn_proto::thanos;
 use cairn_proto::thanos::info as infopb;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::convert::{labels_from_proto, matchers_to_proto};
-use crate::server::MAX_MESSAGE_BYTES;
 use crate::{RawChunk, RawSeries, SeriesQuery, StoreApiError, StoreInfo, TENANT_METADATA_KEY};
 
 /// A StoreAPI endpoint the querier reads from. Cheap to clone; connects lazily.
@@ -22,20 +22,10 @@ impl StoreClient {
     /// A client for `addr` (`host:port` or a full `http://` URI). No connection is made
     /// until the first call, so a store that starts later is picked up.
     pub fn connect_lazy(addr: &str, timeout: Duration) -> Result<Self, StoreApiError> {
-        let uri = if addr.contains("://") {
-            addr.to_owned()
-        } else {
-            format!("http://{addr}")
-        };
-        let endpoint = Endpoint::from_shared(uri)
-            .map_err(|e| StoreApiError::Connect {
-                addr: addr.to_owned(),
-                reason: e.to_string(),
-            })?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(timeout)
-            .tcp_nodelay(true);
-        let channel = endpoint.connect_lazy();
+        let channel = lazy_channel(addr, timeout).map_err(|reason| StoreApiError::Connect {
+            addr: addr.to_owned(),
+            reason,
+        })?;
         Ok(Self {
             addr: addr.to_owned(),
             store: thanos::store_client::StoreClient::new(channel.clone())

@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cairn_model::TenantId;
+use cairn_proto::channel::MAX_MESSAGE_BYTES;
 use cairn_proto::thanos;
 use cairn_proto::thanos::info as infopb;
 use futures::Stream;
@@ -13,9 +14,6 @@ use crate::{merge_sorted, RawSeries, SeriesQuery, StoreApiError, StoreInfo};
 
 /// The gRPC metadata entry that carries the tenant, as in Thanos.
 pub const TENANT_METADATA_KEY: &str = "thanos-tenant";
-
-/// Largest gRPC message a StoreAPI server or client accepts.
-pub(crate) const MAX_MESSAGE_BYTES: usize = 256 << 20;
 
 /// A source of series that can be served over the StoreAPI.
 #[async_trait]
