@@ -113,14 +113,21 @@ pub(crate) fn validate(
             );
             ts.histograms.clear();
         }
-        let before = ts.samples.len();
-        if let Some(old) = ts.samples.iter().find(|s| s.timestamp < bounds.min_t) {
-            let t = old.timestamp;
-            let n = ts
-                .samples
-                .iter()
-                .filter(|s| s.timestamp < bounds.min_t)
-                .count() as u64;
+        // One pass: drop out-of-window samples, remembering how many and the first of each.
+        let (mut too_old, mut too_new) = ((0u64, None), (0u64, None));
+        ts.samples.retain(|s| {
+            let side = if s.timestamp < bounds.min_t {
+                &mut too_old
+            } else if s.timestamp > bounds.max_t {
+                &mut too_new
+            } else {
+                return true;
+            };
+            side.0 += 1;
+            side.1.get_or_insert(s.timestamp);
+            false
+        });
+        if let (n, Some(t)) = too_old {
             rejections.add("too_old", n, || {
                 format!(
                     "series {}: sample timestamp {t} is older than the oldest accepted {}",
@@ -129,13 +136,7 @@ pub(crate) fn validate(
                 )
             });
         }
-        if let Some(new) = ts.samples.iter().find(|s| s.timestamp > bounds.max_t) {
-            let t = new.timestamp;
-            let n = ts
-                .samples
-                .iter()
-                .filter(|s| s.timestamp > bounds.max_t)
-                .count() as u64;
+        if let (n, Some(t)) = too_new {
             rejections.add("too_far_in_future", n, || {
                 format!(
                     "series {}: sample timestamp {t} is too far in the future (newest accepted {})",
@@ -143,10 +144,6 @@ pub(crate) fn validate(
                     bounds.max_t
                 )
             });
-        }
-        if before > 0 {
-            ts.samples
-                .retain(|s| s.timestamp >= bounds.min_t && s.timestamp <= bounds.max_t);
         }
         ts.exemplars.clear();
         if !ts.samples.is_empty() {
