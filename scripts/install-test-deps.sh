@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the real peers Cairn's tests run against, from Debian's packages:
-#   prometheus 2.42 (remote_write sender, PromQL reference, and benchmark baseline).
+# Installs the real peers Cairn's tests run against:
+#   from Debian: prometheus 2.42 (remote_write sender, PromQL reference, benchmark baseline);
+#   from PyPI:   moto_server (a real S3 server standing in for MinIO) and pyarrow (reads
+#                Cairn's Parquet blocks the way outside tools would).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
@@ -19,3 +21,13 @@ if [ ${#need[@]} -gt 0 ]; then
   ($sudo systemctl stop prometheus 2>/dev/null || $sudo service prometheus stop 2>/dev/null || true) >/dev/null 2>&1
 fi
 prometheus --version 2>&1 | head -n 1
+
+pip_need=()
+command -v moto_server >/dev/null 2>&1 || pip_need+=("moto[server]")
+python3 -c 'import pyarrow' >/dev/null 2>&1 || pip_need+=(pyarrow)
+if [ ${#pip_need[@]} -gt 0 ]; then
+  echo "installing test peers from PyPI: ${pip_need[*]}"
+  python3 -m pip install -q --disable-pip-version-check "${pip_need[@]}"
+fi
+echo "moto_server: $(command -v moto_server)"
+python3 -c 'import pyarrow; print("pyarrow", pyarrow.__version__)'
