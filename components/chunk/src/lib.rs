@@ -58,6 +58,7 @@
 
 mod bits;
 mod error;
+pub mod varint;
 mod xor;
 
 pub use error::ChunkError;

@@ -1,6 +1,7 @@
 //! Encoding of WAL record payloads (the bytes inside a frame). See the module doc of
 //! [`crate::wal`] for the layout.
 
+use cairn_chunk::varint::{put_bytes, put_uvarint, put_varint, read_uvarint, read_varint};
 use cairn_model::{Label, Labels};
 
 /// Payload type byte of a series record.
@@ -116,45 +117,16 @@ impl WalRecord {
     }
 }
 
-fn put_uvarint(buf: &mut Vec<u8>, mut x: u64) {
-    while x >= 0x80 {
-        buf.push((x as u8) | 0x80);
-        x >>= 7;
-    }
-    buf.push(x as u8);
-}
-
-fn put_varint(buf: &mut Vec<u8>, x: i64) {
-    put_uvarint(buf, ((x << 1) ^ (x >> 63)) as u64);
-}
-
-fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
-    put_uvarint(buf, b.len() as u64);
-    buf.extend_from_slice(b);
-}
-
 /// A cursor over a payload body; every read checks bounds.
 struct Decoder<'a>(&'a [u8]);
 
 impl Decoder<'_> {
     fn uvarint(&mut self) -> Result<u64, &'static str> {
-        let mut x = 0u64;
-        for (i, &b) in self.0.iter().enumerate().take(10) {
-            if i == 9 && b > 1 {
-                return Err("varint overflows 64 bits");
-            }
-            x |= u64::from(b & 0x7f) << (7 * i);
-            if b < 0x80 {
-                self.0 = &self.0[i + 1..];
-                return Ok(x);
-            }
-        }
-        Err("truncated varint")
+        read_uvarint(&mut self.0)
     }
 
     fn varint(&mut self) -> Result<i64, &'static str> {
-        let u = self.uvarint()?;
-        Ok((u >> 1) as i64 ^ -((u & 1) as i64))
+        read_varint(&mut self.0)
     }
 
     /// A count of items each at least `min_item_len` bytes long, checked against the
