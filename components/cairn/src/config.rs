@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use cairn_ingest::IngestConfig;
+use cairn_objstore::BucketConfig;
 use cairn_ops::tenancy::TenancyConfig;
 use cairn_ops::LogFormat;
 use cairn_query::QueryConfig;
@@ -56,6 +57,8 @@ pub(crate) struct Config {
     pub(crate) ingest: IngestConfig,
     /// Querier settings.
     pub(crate) query: QueryConfig,
+    /// Object storage for blocks, shared by every role that reads or writes them.
+    pub(crate) bucket: BucketConfig,
 }
 
 impl Default for Config {
@@ -67,6 +70,7 @@ impl Default for Config {
             receive: ReceiveConfig::default(),
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),
+            bucket: BucketConfig::default(),
         }
     }
 }
@@ -98,6 +102,9 @@ impl Config {
         check(self.receive.validate())?;
         check(self.ingest.validate())?;
         check(self.query.validate())?;
+        self.bucket
+            .validate()
+            .map_err(|e| CliError::Config(e.to_string()))?;
         Ok(())
     }
 }
