@@ -113,7 +113,9 @@ pub(crate) fn eval_histogram_quantile(ev: &Evaluator<'_>, call: &Call) -> Result
             of.push(None);
             continue;
         };
-        let key = s.labels.without(&[BUCKET_LABEL, METRIC_NAME]);
+        // The name stays (delayed name removal): two histograms that differ only in
+        // name are computed apart and collide at the end.
+        let key = s.labels.without(&[BUCKET_LABEL]);
         let next = groups.len();
         let g = *index.entry(key.clone()).or_insert(next);
         if g == next {
@@ -147,7 +149,11 @@ pub(crate) fn eval_histogram_quantile(ev: &Evaluator<'_>, call: &Call) -> Result
     for (labels, points) in groups.into_iter().zip(out) {
         if !points.is_empty() {
             ev.limits.add(points.len())?;
-            result.push(Series { labels, points });
+            result.push(Series {
+                labels,
+                points,
+                drop_name: true,
+            });
         }
     }
     Ok(Val::Vector(result))

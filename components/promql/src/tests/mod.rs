@@ -8,6 +8,7 @@ use crate::{Engine, EngineOptions, InMemoryStorage, QueryError, QueryOptions, St
 mod basics;
 mod functions;
 mod limits;
+mod names;
 mod operators;
 
 pub(super) const S: i64 = 1000;
