@@ -7,6 +7,7 @@ use crate::{Engine, EngineOptions, InMemoryStorage, QueryError, QueryOptions, St
 
 mod basics;
 mod functions;
+mod histograms;
 mod limits;
 mod names;
 mod operators;
