@@ -229,7 +229,7 @@ fn vector_vector(
     let mut one_cur = StepCursor::new(one);
     let (mut many_at, mut one_at) = (Vec::new(), Vec::new());
     let mut pair_out: HashMap<(usize, usize), usize> = HashMap::new();
-    let mut out_index: HashMap<Labels, usize> = HashMap::new();
+    let mut out_index: HashMap<(Labels, bool), usize> = HashMap::new();
     let mut out: Vec<Series> = Vec::new();
     let mut step_out: Vec<(usize, f64)> = Vec::new();
     for step in 0..ev.num_steps() {
@@ -283,7 +283,7 @@ fn vector_vector(
                     // no name, as without delayed removal (upstream keeps `a`'s name).
                     let drop = return_bool || (!drops_name(op) && many[i].drop_name);
                     let next = out.len();
-                    let oi = *out_index.entry(labels.clone()).or_insert(next);
+                    let oi = *out_index.entry((labels.clone(), drop)).or_insert(next);
                     if oi == next {
                         out.push(Series {
                             labels,

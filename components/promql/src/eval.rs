@@ -468,19 +468,23 @@ pub(crate) fn remove_pending_names(series: Vec<Series>) -> Result<Vec<Series>> {
 }
 
 /// Merges series with identical labels (e.g. after dropping `__name__`); fails like
-/// Prometheus when two of them have a point at the same timestamp.
+/// Prometheus when two of them have a point at the same timestamp. Series whose names
+/// are marked for removal stay apart from unmarked ones with the same labels (`m == 0 or
+/// m * 0 + 2` gives `m{…}` and `{…}`, as without delayed removal); upstream merges them
+/// into one series that keeps or loses the name as a whole.
 pub(crate) fn dedup_merge(series: Vec<Series>) -> Result<Vec<Series>> {
-    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
+    let mut index: HashMap<(Labels, bool), usize> = HashMap::with_capacity(series.len());
     let mut out: Vec<Series> = Vec::with_capacity(series.len());
     let mut merged = false;
     for s in series {
-        match index.get(&s.labels) {
+        let key = (s.labels.clone(), s.drop_name);
+        match index.get(&key) {
             Some(&i) => {
                 out[i].points.extend(s.points);
                 merged = true;
             }
             None => {
-                index.insert(s.labels.clone(), out.len());
+                index.insert(key, out.len());
                 out.push(s);
             }
         }

@@ -147,3 +147,34 @@ async fn range_results_merge_series_that_meet_after_removal() {
     let pts: Vec<(i64, f64)> = m[0].samples.iter().map(|s| (s.t / M, s.v)).collect();
     assert_eq!(pts, vec![(0, -1.0), (10, -4.0)]);
 }
+
+#[tokio::test]
+async fn marked_and_unmarked_series_with_the_same_labels_stay_apart() {
+    let st = storage(M, &[(r#"up{i="1"}"#, "0 1 0")]);
+    let o = QueryOptions {
+        lookback_delta: Some(Duration::from_secs(30)),
+    };
+    let r = engine()
+        .range_query(&st, "up == 0 or up * 0 + 2", 0, 2 * M, M, &o)
+        .await
+        .unwrap();
+    let Value::Matrix(m) = r.value else {
+        panic!("expected matrix, got {:?}", r.value)
+    };
+    let got: Vec<(String, Vec<(i64, f64)>)> = m
+        .iter()
+        .map(|s| {
+            (
+                s.labels.to_string(),
+                s.samples.iter().map(|p| (p.t / M, p.v)).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (r#"up{i="1"}"#.to_string(), vec![(0, 0.0), (2, 0.0)]),
+            (r#"{i="1"}"#.to_string(), vec![(1, 2.0)]),
+        ]
+    );
+}
