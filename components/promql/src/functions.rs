@@ -763,19 +763,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// Go's `time.Unix(ms/1000, 0).UTC().Format(time.RFC3339)`, as in upstream's annotations.
-pub(crate) fn rfc3339_seconds(ms: i64) -> String {
-    let secs = ms / 1000;
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60
-    )
-}
-
 fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
@@ -846,11 +833,5 @@ mod tests {
         assert_eq!(date_part(t, "hour"), 13.0);
         assert_eq!(date_part(t, "minute"), 45.0);
         assert_eq!(date_part(0, "day_of_week"), 4.0);
-    }
-
-    #[test]
-    fn formats_rfc3339_seconds() {
-        assert_eq!(rfc3339_seconds(3_000_999), "1970-01-01T00:50:00Z");
-        assert_eq!(rfc3339_seconds(1_709_214_300_000), "2024-02-29T13:45:00Z");
     }
 }

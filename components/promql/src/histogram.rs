@@ -8,7 +8,7 @@ use promql_parser::parser::{Call, Expr};
 
 use crate::error::{QueryError, Result};
 use crate::eval::{dedup_merge, Evaluator, Series, StepCursor, Val};
-use crate::mathx::{almost_equal, format_go_g, format_openmetrics_float};
+use crate::mathx::{almost_equal, format_openmetrics_float};
 
 const BUCKET_LABEL: &str = "le";
 
@@ -16,15 +16,6 @@ const BUCKET_LABEL: &str = "le";
 struct Bucket {
     upper: f64,
     count: f64,
-}
-
-/// Where bucket counts had to be raised to make them monotonic (upstream reports it as an
-/// info annotation).
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct ForcedMonotonicity {
-    min_bucket: f64,
-    max_bucket: f64,
-    max_diff: f64,
 }
 
 /// Sorts by upper bound and merges buckets with the same bound; false when there is no
@@ -51,9 +42,10 @@ fn sort_and_coalesce(buckets: &mut Vec<Bucket>) -> bool {
 }
 
 /// Upstream's `ensureMonotonicAndIgnoreSmallDeltas`: numerically insignificant
-/// differences are evened out silently, real decreases are reported.
-fn ensure_monotonic(buckets: &mut [Bucket]) -> Option<ForcedMonotonicity> {
-    let mut forced: Option<ForcedMonotonicity> = None;
+/// differences are evened out silently; true when a real decrease had to be removed
+/// (upstream reports that as an info annotation).
+fn ensure_monotonic(buckets: &mut [Bucket]) -> bool {
+    let mut forced = false;
     let mut prev = buckets[0].count;
     for b in buckets.iter_mut().skip(1) {
         let curr = b.count;
@@ -66,14 +58,7 @@ fn ensure_monotonic(buckets: &mut [Bucket]) -> Option<ForcedMonotonicity> {
         }
         if curr < prev {
             b.count = prev;
-            let f = forced.get_or_insert(ForcedMonotonicity {
-                min_bucket: f64::INFINITY,
-                max_bucket: f64::NEG_INFINITY,
-                max_diff: 0.0,
-            });
-            f.min_bucket = f.min_bucket.min(b.upper);
-            f.max_bucket = f.max_bucket.max(b.upper);
-            f.max_diff = f.max_diff.max(prev - curr);
+            forced = true;
             continue;
         }
         prev = curr;
@@ -82,18 +67,18 @@ fn ensure_monotonic(buckets: &mut [Bucket]) -> Option<ForcedMonotonicity> {
 }
 
 /// Prometheus's `BucketQuantile` for classic buckets.
-fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> (f64, Option<ForcedMonotonicity>) {
+fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> (f64, bool) {
     if q.is_nan() {
-        return (f64::NAN, None);
+        return (f64::NAN, false);
     }
     if q < 0.0 {
-        return (f64::NEG_INFINITY, None);
+        return (f64::NEG_INFINITY, false);
     }
     if q > 1.0 {
-        return (f64::INFINITY, None);
+        return (f64::INFINITY, false);
     }
     if !sort_and_coalesce(buckets) {
-        return (f64::NAN, None);
+        return (f64::NAN, false);
     }
     let forced = ensure_monotonic(buckets);
     if buckets.len() < 2 {
@@ -262,43 +247,19 @@ impl Histograms {
     }
 }
 
-/// Forced-monotonicity reports of one call, merged per metric name as upstream's
-/// annotation merging does.
-#[derive(Default)]
-struct MonotonicityInfos(Vec<(String, ForcedMonotonicity, i64, i64, usize)>);
-
-impl MonotonicityInfos {
-    fn add(&mut self, name: &str, f: ForcedMonotonicity, ts: i64) {
-        match self.0.iter_mut().find(|e| e.0 == name) {
-            Some(e) => {
-                e.1.min_bucket = e.1.min_bucket.min(f.min_bucket);
-                e.1.max_bucket = e.1.max_bucket.max(f.max_bucket);
-                e.1.max_diff = e.1.max_diff.max(f.max_diff);
-                e.2 = e.2.min(ts);
-                e.3 = e.3.max(ts);
-                e.4 += 1;
-            }
-            None => self.0.push((name.to_string(), f, ts, ts, 1)),
-        }
-    }
-
-    fn report(self, ev: &Evaluator<'_>) {
-        for (name, f, min_ts, max_ts, n) in self.0 {
-            let for_name = if name.is_empty() {
-                String::new()
-            } else {
-                format!(" for metric name {name:?}")
-            };
-            ev.info(format!(
-                "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile){for_name}, from buckets {} to {}, with a max diff of {}, over {n} samples from {} to {}",
-                format_go_g(f.min_bucket, None),
-                format_go_g(f.max_bucket, None),
-                format_go_g(f.max_diff, Some(2)),
-                crate::functions::rfc3339_seconds(min_ts),
-                crate::functions::rfc3339_seconds(max_ts),
-            ));
-        }
-    }
+/// Upstream's forced-monotonicity info. Like Cairn's other annotations it has the form
+/// upstream gives without the query text (which its API adds with the bucket range, the
+/// sample count and the position).
+fn report_forced_monotonicity(ev: &Evaluator<'_>, group: &Labels) {
+    let name = group.get(METRIC_NAME).unwrap_or("");
+    let for_name = if name.is_empty() {
+        String::new()
+    } else {
+        format!(" for metric name {name:?}")
+    };
+    ev.info(format!(
+        "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile){for_name}"
+    ));
 }
 
 fn warn_invalid_quantiles(ev: &Evaluator<'_>, qs: &[f64]) {
@@ -341,15 +302,13 @@ pub(crate) fn eval_histogram_quantile(ev: &Evaluator<'_>, call: &Call) -> Result
     warn_invalid_quantiles(ev, &qs);
     let h = Histograms::new(ev, ev.eval_vector(ve)?);
     let mut out: Vec<Vec<Sample>> = vec![Vec::new(); h.groups.len()];
-    let mut infos = MonotonicityInfos::default();
     h.for_each_step(ev, |step, g, b| {
         let (v, forced) = bucket_quantile(qs[step], b);
-        if let Some(f) = forced {
-            infos.add(h.groups[g].get(METRIC_NAME).unwrap_or(""), f, ev.ts(step));
+        if forced {
+            report_forced_monotonicity(ev, &h.groups[g]);
         }
         out[g].push(Sample::new(ev.ts(step), v));
     })?;
-    infos.report(ev);
     collect_output(ev, h.groups.clone(), out)
 }
 
@@ -382,17 +341,15 @@ pub(crate) fn eval_histogram_quantiles(ev: &Evaluator<'_>, call: &Call) -> Resul
     let ng = h.groups.len();
     // Output index: quantile argument × group.
     let mut out: Vec<Vec<Sample>> = vec![Vec::new(); qs.len() * ng];
-    let mut infos = MonotonicityInfos::default();
     h.for_each_step(ev, |step, g, b| {
         for (qi, q) in qs.iter().enumerate() {
             let (v, forced) = bucket_quantile(q[step], b);
-            if let Some(f) = forced {
-                infos.add(h.groups[g].get(METRIC_NAME).unwrap_or(""), f, ev.ts(step));
+            if forced {
+                report_forced_monotonicity(ev, &h.groups[g]);
             }
             out[qi * ng + g].push(Sample::new(ev.ts(step), v));
         }
     })?;
-    infos.report(ev);
     // A quantile given by an expression can differ between steps; each value gets its
     // own series.
     let mut labels = Vec::with_capacity(out.len());

@@ -91,11 +91,9 @@ pub(crate) fn format_float(f: f64) -> String {
     }
 }
 
-/// Go's `strconv.FormatFloat(f, 'g', prec, 64)` (`%g` / `%.<prec>g`), which upstream uses in
-/// annotation texts and quantile labels: shortest digits (or `prec` significant ones),
-/// exponent form when the exponent is below -4 or not below the precision (6 for
-/// shortest), exponents with a sign and at least two digits.
-pub(crate) fn format_go_g(f: f64, prec: Option<usize>) -> String {
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`: shortest digits, exponent form when the
+/// exponent is below -4 or at least 6, exponents with a sign and at least two digits.
+fn format_go_g(f: f64) -> String {
     if f.is_nan() {
         return "NaN".into();
     }
@@ -105,10 +103,7 @@ pub(crate) fn format_go_g(f: f64, prec: Option<usize>) -> String {
     if f == 0.0 {
         return if f.is_sign_negative() { "-0" } else { "0" }.into();
     }
-    let sci = match prec {
-        Some(p) => format!("{:.*e}", p.max(1) - 1, f.abs()),
-        None => format!("{:e}", f.abs()),
-    };
+    let sci = format!("{:e}", f.abs());
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i64 = exp.parse().unwrap_or(0);
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
@@ -117,30 +112,24 @@ pub(crate) fn format_go_g(f: f64, prec: Option<usize>) -> String {
     let nd = digits.len() as i64;
     // Decimal point position, as in Go's decimal.
     let dp = exp + 1;
-    let eprec = match prec {
-        None => 6,
-        Some(p) if (p as i64) > nd && nd >= dp => nd,
-        Some(p) => p as i64,
-    };
     let sign = if f.is_sign_negative() { "-" } else { "" };
-    let x = dp - 1;
-    if x < -4 || x >= eprec {
+    if !(-4..6).contains(&exp) {
         let (first, rest) = digits.split_at(1);
         let frac = if rest.is_empty() {
             String::new()
         } else {
             format!(".{rest}")
         };
-        let esign = if x < 0 { '-' } else { '+' };
-        return format!("{sign}{first}{frac}e{esign}{:02}", x.abs());
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{first}{frac}e{esign}{:02}", exp.abs());
     }
     let mut out = String::from(sign);
     if dp <= 0 {
         out.push_str("0.");
         out.extend(std::iter::repeat_n('0', (-dp) as usize));
-        out.push_str(&digits[..nd as usize]);
+        out.push_str(digits);
     } else if dp >= nd {
-        out.push_str(&digits[..nd as usize]);
+        out.push_str(digits);
         out.extend(std::iter::repeat_n('0', (dp - nd) as usize));
     } else {
         out.push_str(&digits[..dp as usize]);
@@ -153,7 +142,7 @@ pub(crate) fn format_go_g(f: f64, prec: Option<usize>) -> String {
 /// Upstream's `labels.FormatOpenMetricsFloat`: like `%g`, with `.0` appended to numbers
 /// that would otherwise have neither a point nor an exponent (quantile label values).
 pub(crate) fn format_openmetrics_float(f: f64) -> String {
-    let s = format_go_g(f, None);
+    let s = format_go_g(f);
     if f.is_finite() && !s.contains(['.', 'e']) {
         format!("{s}.0")
     } else {
@@ -327,20 +316,17 @@ mod tests {
 
     #[test]
     fn formats_like_go_g() {
-        // Values from Go's strconv.FormatFloat(f, 'g', -1 / 2, 64).
-        assert_eq!(format_go_g(0.0, None), "0");
-        assert_eq!(format_go_g(1.0, None), "1");
-        assert_eq!(format_go_g(0.01, None), "0.01");
-        assert_eq!(format_go_g(0.0001, None), "0.0001");
-        assert_eq!(format_go_g(0.00001, None), "1e-05");
-        assert_eq!(format_go_g(123456.0, None), "123456");
-        assert_eq!(format_go_g(1e6, None), "1e+06");
-        assert_eq!(format_go_g(1234567.0, None), "1.234567e+06");
-        assert_eq!(format_go_g(-2.5, None), "-2.5");
-        assert_eq!(format_go_g(1.0, Some(2)), "1");
-        assert_eq!(format_go_g(100.0, Some(2)), "1e+02");
-        assert_eq!(format_go_g(12.0, Some(2)), "12");
-        assert_eq!(format_go_g(0.256, Some(2)), "0.26");
+        // Values from Go's strconv.FormatFloat(f, 'g', -1, 64).
+        assert_eq!(format_go_g(0.0), "0");
+        assert_eq!(format_go_g(1.0), "1");
+        assert_eq!(format_go_g(0.01), "0.01");
+        assert_eq!(format_go_g(0.0001), "0.0001");
+        assert_eq!(format_go_g(0.00001), "1e-05");
+        assert_eq!(format_go_g(123456.0), "123456");
+        assert_eq!(format_go_g(1e6), "1e+06");
+        assert_eq!(format_go_g(1234567.0), "1.234567e+06");
+        assert_eq!(format_go_g(-2.5), "-2.5");
+        assert_eq!(format_go_g(0.000123), "0.000123");
         assert_eq!(format_openmetrics_float(0.0), "0.0");
         assert_eq!(format_openmetrics_float(1.0), "1.0");
         assert_eq!(format_openmetrics_float(0.25), "0.25");

@@ -75,7 +75,12 @@ async fn histograms_differing_only_in_name_collide() {
     series.extend(buckets("b_bucket", ["1", "1", "1", "1"]));
     let st = st(&series);
     assert_eq!(
-        exec_err(&st, r#"histogram_quantile(0.5, {__name__=~".*_bucket"})"#, 0).await,
+        exec_err(
+            &st,
+            r#"histogram_quantile(0.5, {__name__=~".*_bucket"})"#,
+            0
+        )
+        .await,
         QueryError::Execution("vector cannot contain metrics with the same labelset".into())
     );
 }
@@ -96,7 +101,7 @@ async fn non_monotonic_buckets_give_an_info_annotation() {
     assert_eq!(
         r.infos,
         vec![
-            "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name \"h_bucket\", from buckets 2 to 2, with a max diff of 1, over 1 samples from 1970-01-01T00:00:00Z to 1970-01-01T00:00:00Z".to_string()
+            "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name \"h_bucket\"".to_string()
         ]
     );
     let Value::Vector(v) = r.value else { panic!() };
