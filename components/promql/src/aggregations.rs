@@ -167,6 +167,10 @@ fn simple(
 ) -> Result<Vec<Series>> {
     let mut groups = vec![Group::default(); group_labels.len()];
     let mut out: Vec<Vec<Sample>> = vec![Vec::new(); group_labels.len()];
+    // Delayed name removal: a group's result is marked when any of its inputs at the step
+    // is; as upstream, the last step with a result decides for the whole series.
+    let mut step_drop = vec![false; group_labels.len()];
+    let mut out_drop = vec![false; group_labels.len()];
     let mut cur = StepCursor::new(input);
     let mut buf = Vec::new();
     for step in 0..ev.num_steps() {
@@ -177,7 +181,9 @@ fn simple(
             g.seen = false;
             g.values.clear();
         });
+        step_drop.iter_mut().for_each(|d| *d = false);
         for &(si, f) in &buf {
+            step_drop[group_of[si]] |= input[si].drop_name;
             let g = &mut groups[group_of[si]];
             if !g.seen {
                 *g = Group {
@@ -248,13 +254,18 @@ fn simple(
                 _ => g.value,
             };
             out[gi].push(Sample::new(ts, v));
+            out_drop[gi] = step_drop[gi];
         }
     }
     let mut result = Vec::with_capacity(out.len());
-    for (labels, points) in group_labels.into_iter().zip(out) {
+    for ((labels, points), drop_name) in group_labels.into_iter().zip(out).zip(out_drop) {
         if !points.is_empty() {
             ev.limits.add(points.len())?;
-            result.push(Series { labels, points });
+            result.push(Series {
+                labels,
+                points,
+                drop_name,
+            });
         }
     }
     Ok(result)
@@ -384,6 +395,7 @@ fn top_k(
                     out.push(Series {
                         labels: input[si].labels.clone(),
                         points: Vec::new(),
+                        drop_name: input[si].drop_name,
                     });
                     out.len() - 1
                 });
@@ -419,6 +431,7 @@ fn limit(
         .map(|s| Series {
             labels: s.labels.clone(),
             points: Vec::new(),
+            drop_name: s.drop_name,
         })
         .collect();
     let mut cur = StepCursor::new(input);
@@ -481,6 +494,7 @@ fn count_values(
                 out.push(Series {
                     labels: key,
                     points: Vec::new(),
+                    drop_name: false,
                 });
             }
             match counts.iter_mut().find(|c| c.0 == oi) {

@@ -143,14 +143,14 @@ fn vector_scalar(
             }
         }
         if !pts.is_empty() {
-            let labels = if drop { drop_name(&s.labels) } else { s.labels };
             out.push(Series {
-                labels,
+                labels: s.labels,
                 points: pts,
+                drop_name: drop || s.drop_name,
             });
         }
     }
-    Ok(Val::Vector(dedup_merge(out)?))
+    Ok(Val::Vector(out))
 }
 
 struct Matching<'e> {
@@ -170,9 +170,10 @@ impl Matching<'_> {
         }
     }
 
-    /// Prometheus's `resultMetric`.
-    fn result_metric(&self, op: u16, lhs: &Labels, rhs: &Labels, return_bool: bool) -> Labels {
-        let mut l = if drops_name(op) || return_bool {
+    /// Prometheus's `resultMetric` with delayed name removal: arithmetic drops the name at
+    /// once, `bool` comparisons only mark it for removal (see the caller).
+    fn result_metric(&self, op: u16, lhs: &Labels, rhs: &Labels) -> Labels {
+        let mut l = if drops_name(op) {
             drop_name(lhs)
         } else {
             lhs.clone()
@@ -228,7 +229,7 @@ fn vector_vector(
     let mut one_cur = StepCursor::new(one);
     let (mut many_at, mut one_at) = (Vec::new(), Vec::new());
     let mut pair_out: HashMap<(usize, usize), usize> = HashMap::new();
-    let mut out_index: HashMap<Labels, usize> = HashMap::new();
+    let mut out_index: HashMap<(Labels, bool), usize> = HashMap::new();
     let mut out: Vec<Series> = Vec::new();
     let mut step_out: Vec<(usize, f64)> = Vec::new();
     for step in 0..ev.num_steps() {
@@ -276,13 +277,18 @@ fn vector_vector(
             let oi = match pair_out.get(&(i, j)) {
                 Some(&oi) => oi,
                 None => {
-                    let labels = m.result_metric(op, &many[i].labels, &one[j].labels, return_bool);
+                    let labels = m.result_metric(op, &many[i].labels, &one[j].labels);
+                    // Upstream marks only `bool` results; a filtering comparison also keeps
+                    // the mark of its input here, so that `rate(a[5m]) > rate(b[5m])` has
+                    // no name, as without delayed removal (upstream keeps `a`'s name).
+                    let drop = return_bool || (!drops_name(op) && many[i].drop_name);
                     let next = out.len();
-                    let oi = *out_index.entry(labels.clone()).or_insert(next);
+                    let oi = *out_index.entry((labels.clone(), drop)).or_insert(next);
                     if oi == next {
                         out.push(Series {
                             labels,
                             points: Vec::new(),
+                            drop_name: drop,
                         });
                     }
                     pair_out.insert((i, j), oi);
@@ -366,6 +372,7 @@ fn set_op(
             out.push(Series {
                 labels: s.labels,
                 points: pts,
+                drop_name: s.drop_name,
             });
         }
     }

@@ -290,7 +290,11 @@ fn evaluate(
         limits: &limits,
         annotations: &annotations,
     };
-    let val = ev.eval(expr)?;
+    let val = match ev.eval(expr)? {
+        Val::Vector(series) => Val::Vector(crate::eval::remove_pending_names(series)?),
+        Val::Matrix(series) => Val::Matrix(crate::eval::remove_pending_names(series)?),
+        other => other,
+    };
     let value = if step == 0 {
         match val {
             Val::Scalar(v) => Value::Scalar { t: start, v: v[0] },

@@ -21,6 +21,10 @@ use crate::storage::StorageSeries;
 pub(crate) struct Series {
     pub(crate) labels: Labels,
     pub(crate) points: Vec<Sample>,
+    /// Prometheus 3's delayed `__name__` removal: the series went through something that
+    /// drops the metric name, but the name stays in `labels` (label functions and
+    /// `by (__name__)` can still see it) until the end of the evaluation.
+    pub(crate) drop_name: bool,
 }
 
 /// The value of an AST node over all steps.
@@ -206,10 +210,10 @@ impl<'a> Evaluator<'a> {
                 }
                 Val::Vector(mut series) => {
                     for s in &mut series {
-                        s.labels = drop_name(&s.labels);
+                        s.drop_name = true;
                         s.points.iter_mut().for_each(|p| p.v = -p.v);
                     }
-                    Ok(Val::Vector(dedup_merge(series)?))
+                    Ok(Val::Vector(series))
                 }
                 other => Err(QueryError::exec(format!(
                     "unary minus is not defined on {}",
@@ -270,6 +274,7 @@ impl<'a> Evaluator<'a> {
                 out.push(Series {
                     labels: s.labels,
                     points: pts.to_vec(),
+                    drop_name: s.drop_name,
                 });
             }
         }
@@ -293,6 +298,7 @@ impl<'a> Evaluator<'a> {
             .map(|(labels, pts)| Series {
                 labels,
                 points: pts.into_iter().map(|(t, _, v)| Sample::new(t, v)).collect(),
+                drop_name: false,
             })
             .collect())
     }
@@ -367,6 +373,7 @@ impl<'a> Evaluator<'a> {
                     .copied()
                     .filter(|p| !is_stale_nan(p.v))
                     .collect(),
+                drop_name: false,
             })
             .collect();
         Ok(RangeArg {
@@ -415,6 +422,7 @@ impl<'a> Evaluator<'a> {
                         .enumerate()
                         .map(|(i, x)| Sample::new(inner.ts(i), x))
                         .collect(),
+                    drop_name: false,
                 }],
                 other => {
                     return Err(QueryError::exec(format!(
@@ -442,20 +450,41 @@ pub(crate) fn drop_name(labels: &Labels) -> Labels {
     }
 }
 
+/// Ends delayed name removal at the top of the query: drops `__name__` from the series
+/// marked for it and merges the series that now share a label set, failing like
+/// upstream's `cleanupMetricLabels` when two of them have a point at the same step.
+pub(crate) fn remove_pending_names(series: Vec<Series>) -> Result<Vec<Series>> {
+    let series = series
+        .into_iter()
+        .map(|mut s| {
+            if s.drop_name {
+                s.labels = drop_name(&s.labels);
+                s.drop_name = false;
+            }
+            s
+        })
+        .collect();
+    dedup_merge(series)
+}
+
 /// Merges series with identical labels (e.g. after dropping `__name__`); fails like
-/// Prometheus when two of them have a point at the same timestamp.
+/// Prometheus when two of them have a point at the same timestamp. Series whose names
+/// are marked for removal stay apart from unmarked ones with the same labels (`m == 0 or
+/// m * 0 + 2` gives `m{…}` and `{…}`, as without delayed removal); upstream merges them
+/// into one series that keeps or loses the name as a whole.
 pub(crate) fn dedup_merge(series: Vec<Series>) -> Result<Vec<Series>> {
-    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
+    let mut index: HashMap<(Labels, bool), usize> = HashMap::with_capacity(series.len());
     let mut out: Vec<Series> = Vec::with_capacity(series.len());
     let mut merged = false;
     for s in series {
-        match index.get(&s.labels) {
+        let key = (s.labels.clone(), s.drop_name);
+        match index.get(&key) {
             Some(&i) => {
                 out[i].points.extend(s.points);
                 merged = true;
             }
             None => {
-                index.insert(s.labels.clone(), out.len());
+                index.insert(key, out.len());
                 out.push(s);
             }
         }

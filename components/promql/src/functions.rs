@@ -5,7 +5,7 @@ use cairn_model::{Labels, Sample};
 use promql_parser::parser::{Call, Expr};
 
 use crate::error::{QueryError, Result};
-use crate::eval::{dedup_merge, drop_name, window_slice, Evaluator, Series, StepCursor, Val};
+use crate::eval::{dedup_merge, window_slice, Evaluator, Series, StepCursor, Val};
 use crate::mathx::{go_max, go_min, kahan_sum_inc, linear_regression, quantile};
 
 fn arg(call: &Call, i: usize) -> Result<&Expr> {
@@ -91,6 +91,7 @@ pub(crate) fn eval_call(ev: &Evaluator<'_>, call: &Call) -> Result<Val> {
                     .enumerate()
                     .map(|(i, x)| Sample::new(ev.ts(i), x))
                     .collect(),
+                drop_name: false,
             }]))
         }
         "scalar" => {
@@ -159,6 +160,8 @@ pub(crate) fn eval_call(ev: &Evaluator<'_>, call: &Call) -> Result<Val> {
             Ok(Val::Vector(input))
         }
         "histogram_quantile" => crate::histogram::eval_histogram_quantile(ev, call),
+        "histogram_quantiles" => crate::histogram::eval_histogram_quantiles(ev, call),
+        "histogram_fraction" => crate::histogram::eval_histogram_fraction(ev, call),
         "year" | "month" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month"
         | "hour" | "minute" => eval_date(ev, call, name),
         _ => Err(QueryError::exec(format!(
@@ -280,18 +283,14 @@ fn map_values(
             .collect();
         ev.limits.release(before - pts.len());
         if !pts.is_empty() {
-            let labels = if keep_name {
-                s.labels
-            } else {
-                drop_name(&s.labels)
-            };
             out.push(Series {
-                labels,
+                labels: s.labels,
                 points: pts,
+                drop_name: !keep_name || s.drop_name,
             });
         }
     }
-    Ok(Val::Vector(dedup_merge(out)?))
+    Ok(Val::Vector(out))
 }
 
 /// What a range function computes from one window `(lo, hi]` at step `ts`, given its
@@ -587,21 +586,19 @@ fn eval_range_function(ev: &Evaluator<'_>, call: &Call, f: RangeFn) -> Result<Va
                     ));
                 }
             }
-            let labels = if keep_name {
-                s.labels.clone()
-            } else {
-                drop_name(&s.labels)
-            };
             out.push(Series {
-                labels,
+                labels: s.labels.clone(),
                 points: pts,
+                // A name already marked for removal (a subquery's) stays marked even
+                // through the functions that keep names.
+                drop_name: !keep_name || s.drop_name,
             });
         }
     }
     if name == "absent_over_time" {
         return Ok(absent_series(ev, &out, unparen(matrix_expr)));
     }
-    Ok(Val::Vector(dedup_merge(out)?))
+    Ok(Val::Vector(out))
 }
 
 /// One series with value 1 at each step where `present` has no point, labelled from the
@@ -625,6 +622,7 @@ fn absent_series(ev: &Evaluator<'_>, present: &[Series], arg: &Expr) -> Val {
     Val::Vector(vec![Series {
         labels: absent_labels(arg),
         points,
+        drop_name: false,
     }])
 }
 
@@ -666,14 +664,15 @@ fn eval_timestamp(ev: &Evaluator<'_>, e: &Expr) -> Result<Val> {
             .vector_selector_points(vs)?
             .into_iter()
             .map(|(labels, pts)| Series {
-                labels: drop_name(&labels),
+                labels,
                 points: pts
                     .into_iter()
                     .map(|(ts, t, _)| Sample::new(ts, t as f64 / 1000.0))
                     .collect(),
+                drop_name: true,
             })
             .collect();
-        return Ok(Val::Vector(dedup_merge(out)?));
+        return Ok(Val::Vector(out));
     }
     map_values(ev, e, false, |_, i| Some(ev.ts(i) as f64 / 1000.0))
 }
@@ -713,6 +712,10 @@ fn eval_label_replace(ev: &Evaluator<'_>, call: &Call) -> Result<Val> {
             let mut b = s.labels.to_builder();
             b.set(dst.clone(), res);
             s.labels = b.build();
+            // Setting `__name__` explicitly keeps it, even where it was marked for removal.
+            if dst == cairn_model::METRIC_NAME {
+                s.drop_name = false;
+            }
         }
     }
     Ok(Val::Vector(dedup_merge(input)?))
@@ -739,6 +742,9 @@ fn eval_label_join(ev: &Evaluator<'_>, call: &Call) -> Result<Val> {
         let mut b = s.labels.to_builder();
         b.set(dst.clone(), joined);
         s.labels = b.build();
+        if dst == cairn_model::METRIC_NAME {
+            s.drop_name = false;
+        }
     }
     Ok(Val::Vector(dedup_merge(input)?))
 }
@@ -801,6 +807,7 @@ fn eval_date(ev: &Evaluator<'_>, call: &Call, part: &str) -> Result<Val> {
             Ok(Val::Vector(vec![Series {
                 labels: Labels::empty(),
                 points: pts,
+                drop_name: false,
             }]))
         }
         Some(e) => map_values(ev, e, false, |v, _| {

@@ -91,6 +91,65 @@ pub(crate) fn format_float(f: f64) -> String {
     }
 }
 
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`: shortest digits, exponent form when the
+/// exponent is below -4 or at least 6, exponents with a sign and at least two digits.
+fn format_go_g(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i64 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_end_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    let nd = digits.len() as i64;
+    // Decimal point position, as in Go's decimal.
+    let dp = exp + 1;
+    let sign = if f.is_sign_negative() { "-" } else { "" };
+    if !(-4..6).contains(&exp) {
+        let (first, rest) = digits.split_at(1);
+        let frac = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{first}{frac}e{esign}{:02}", exp.abs());
+    }
+    let mut out = String::from(sign);
+    if dp <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-dp) as usize));
+        out.push_str(digits);
+    } else if dp >= nd {
+        out.push_str(digits);
+        out.extend(std::iter::repeat_n('0', (dp - nd) as usize));
+    } else {
+        out.push_str(&digits[..dp as usize]);
+        out.push('.');
+        out.push_str(&digits[dp as usize..]);
+    }
+    out
+}
+
+/// Upstream's `labels.FormatOpenMetricsFloat`: like `%g`, with `.0` appended to numbers
+/// that would otherwise have neither a point nor an exponent (quantile label values).
+pub(crate) fn format_openmetrics_float(f: f64) -> String {
+    let s = format_go_g(f);
+    if f.is_finite() && !s.contains(['.', 'e']) {
+        format!("{s}.0")
+    } else {
+        s
+    }
+}
+
 /// Prometheus's `almost.Equal`.
 pub(crate) fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
     const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
@@ -253,5 +312,26 @@ mod tests {
         assert_eq!(format_float(0.1), "0.1");
         assert_eq!(format_float(1e21), "1000000000000000000000");
         assert_eq!(format_float(f64::INFINITY), "+Inf");
+    }
+
+    #[test]
+    fn formats_like_go_g() {
+        // Values from Go's strconv.FormatFloat(f, 'g', -1, 64).
+        assert_eq!(format_go_g(0.0), "0");
+        assert_eq!(format_go_g(1.0), "1");
+        assert_eq!(format_go_g(0.01), "0.01");
+        assert_eq!(format_go_g(0.0001), "0.0001");
+        assert_eq!(format_go_g(0.00001), "1e-05");
+        assert_eq!(format_go_g(123456.0), "123456");
+        assert_eq!(format_go_g(1e6), "1e+06");
+        assert_eq!(format_go_g(1234567.0), "1.234567e+06");
+        assert_eq!(format_go_g(-2.5), "-2.5");
+        assert_eq!(format_go_g(0.000123), "0.000123");
+        assert_eq!(format_openmetrics_float(0.0), "0.0");
+        assert_eq!(format_openmetrics_float(1.0), "1.0");
+        assert_eq!(format_openmetrics_float(0.25), "0.25");
+        assert_eq!(format_openmetrics_float(-0.1), "-0.1");
+        assert_eq!(format_openmetrics_float(f64::NAN), "NaN");
+        assert_eq!(format_openmetrics_float(1e6), "1e+06");
     }
 }

@@ -7,7 +7,9 @@ use crate::{Engine, EngineOptions, InMemoryStorage, QueryError, QueryOptions, St
 
 mod basics;
 mod functions;
+mod histograms;
 mod limits;
+mod names;
 mod operators;
 
 pub(super) const S: i64 = 1000;
