@@ -9,6 +9,10 @@
 //! and prints its size per sample. With `--openmetrics FILE` it also writes the same
 //! samples as OpenMetrics text, so `promtool tsdb create-blocks-from openmetrics` can
 //! build Prometheus's own block from identical data (scripts/bench-storage.sh).
+//!
+//! Environment: `SCRAPE_MS` [15000], `START_MS` [0], `CHUNK_SAMPLES` [120],
+//! `ZSTD_LEVEL` [3]; with `OUT_DIR` the blocks are kept in `$OUT_DIR/$TENANT/<ulid>`
+//! (a filesystem bucket's layout; `TENANT` [bench]), one per `BLOCK_HOURS` [hours].
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -19,8 +23,6 @@ use cairn_block::{
 use cairn_chunk::XorChunk;
 use cairn_model::Labels;
 use rand::{rngs::StdRng, Rng, SeedableRng};
-
-const SCRAPE_MS: i64 = 15_000;
 
 /// How a series' value moves from one scrape to the next.
 #[derive(Clone, Copy)]
@@ -367,6 +369,9 @@ fn main() {
     // Samples per chunk (120 like Prometheus's head; compaction may re-cut longer ones).
     let chunk_samples = env("CHUNK_SAMPLES", 120);
     let zstd_level = env("ZSTD_LEVEL", 3) as i32;
+    let scrape_ms = env("SCRAPE_MS", 15_000) as i64;
+    let scrape_s = scrape_ms as f64 / 1000.0;
+    let start_ms = env("START_MS", 0) as i64;
     let nodes = args.first().copied().unwrap_or(100);
     let hours = args.get(1).copied().unwrap_or(2) as i64;
     let range_ms = hours * 3_600_000;
@@ -389,28 +394,28 @@ fn main() {
         };
         // Each target has its own scrape offset. Prometheus aligns timestamps that are
         // within 2ms of the schedule, so only the occasional slow scrape shows jitter.
-        let offset = rng.gen_range(0..SCRAPE_MS);
-        let mut t = offset;
-        while t < range_ms {
+        let offset = rng.gen_range(0..scrape_ms);
+        let mut t = start_ms + offset;
+        while t < start_ms + range_ms {
             let ts = if rng.gen_bool(0.02) {
                 t + rng.gen_range(3..40)
             } else {
                 t
             };
-            if ts >= range_ms {
+            if ts >= start_ms + range_ms {
                 break;
             }
             value = match shape {
                 Shape::Constant(v) => v,
                 Shape::IntCounter { rate, p_change } => {
                     if rng.gen_bool(p_change) {
-                        value + (rate * 15.0 * rng.gen_range(0.5..1.5)).round().max(1.0)
+                        value + (rate * scrape_s * rng.gen_range(0.5..1.5)).round().max(1.0)
                     } else {
                         value
                     }
                 }
                 Shape::CentiCounter { rate } => {
-                    let steps = (rate * 15.0 * 100.0 * rng.gen_range(0.5..1.5)).round();
+                    let steps = (rate * scrape_s * 100.0 * rng.gen_range(0.5..1.5)).round();
                     ((value * 100.0).round() + steps) / 100.0
                 }
                 Shape::Gauge {
@@ -446,7 +451,7 @@ fn main() {
             if let Some(w) = om.as_mut() {
                 write_openmetrics(w, &labels, &mut last_family, ts, value);
             }
-            t += SCRAPE_MS;
+            t += scrape_ms;
         }
         if !chunk.is_empty() {
             chunks.push(finish(chunk));
@@ -468,34 +473,55 @@ fn main() {
         })
         .sum();
 
-    let dir = tempfile::tempdir().expect("tmp dir");
-    let block = NewBlock {
-        tenant: "bench".into(),
-        min_time: 0,
-        max_time: range_ms,
-        resolution: 0,
-        compaction: Compaction {
-            level: 1,
-            sources: vec![],
-            parents: vec![],
-        },
-        external_labels: Default::default(),
-        source: "bench".into(),
+    let tmp = tempfile::tempdir().expect("tmp dir");
+    let tenant = std::env::var("TENANT").unwrap_or_else(|_| "bench".into());
+    let out_dir = match std::env::var_os("OUT_DIR") {
+        Some(d) => std::path::PathBuf::from(d).join(&tenant),
+        None => tmp.path().to_path_buf(),
+    };
+    let block_ms = env("BLOCK_HOURS", hours as usize) as i64 * 3_600_000;
+    let opts = BlockWriterOptions {
+        zstd_level,
+        ..BlockWriterOptions::default()
     };
     let started = Instant::now();
-    let meta = write_block(
-        dir.path(),
-        block,
-        &names,
-        series.into_iter().map(Ok),
-        &BlockWriterOptions {
-            zstd_level,
-            ..BlockWriterOptions::default()
-        },
-    )
-    .expect("write block");
+    let mut size = 0;
+    let mut lo = start_ms;
+    while lo < start_ms + range_ms {
+        let hi = (lo + block_ms).min(start_ms + range_ms);
+        // Chunks never cross 2h boundaries, so whole chunks fall into one block.
+        let part = series.iter().filter_map(|s| {
+            let chunks: Vec<BlockChunk> = s
+                .chunks
+                .iter()
+                .filter(|c| c.min_time >= lo && c.min_time < hi)
+                .cloned()
+                .collect();
+            (!chunks.is_empty()).then(|| {
+                Ok(BlockSeries {
+                    labels: s.labels.clone(),
+                    chunks,
+                })
+            })
+        });
+        let block = NewBlock {
+            tenant: tenant.clone(),
+            min_time: lo,
+            max_time: hi,
+            resolution: 0,
+            compaction: Compaction {
+                level: 1,
+                sources: vec![],
+                parents: vec![],
+            },
+            external_labels: Default::default(),
+            source: "bench".into(),
+        };
+        let meta = write_block(&out_dir, block, &names, part, &opts).expect("write block");
+        size += meta.block_file_size().unwrap_or(0);
+        lo = hi;
+    }
     let took = started.elapsed();
-    let size = meta.block_file_size().unwrap_or(0);
     println!(
         "nodes={nodes} hours={hours} series={n_series} samples={samples} xor_bytes={xor_bytes} \
          block_bytes={size} xor_bytes_per_sample={:.3} block_bytes_per_sample={:.3} write_s={:.2}",
