@@ -242,7 +242,7 @@ impl Compactor {
         list_blocks(&self.bucket, tenant)
             .await
             .map_err(|e| match e {
-                BlockError::ObjStore(e) => CompactError::ObjStore(e),
+                BlockError::ObjStore(e) => e.into(),
                 other => CompactError::Halt {
                     tenant: tenant.into(),
                     reason: "corrupt",
@@ -418,7 +418,7 @@ impl Compactor {
         .map_err(|e| CompactError::Task(e.to_string()))?
         .map_err(|source| CompactError::Write {
             tenant: tenant.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let dir = cairn_block::local_block_dir(&self.scratch, &meta.ulid);
         let uploaded = upload_block(&self.bucket, &dir, &meta).await;
@@ -509,10 +509,12 @@ impl Compactor {
             .list(Some(&prefix))
             .try_collect()
             .await
-            .map_err(|e| cairn_objstore::ObjStoreError::Store {
-                op: "list",
-                path: dir.into(),
-                source: e,
+            .map_err(|e| {
+                CompactError::from(cairn_objstore::ObjStoreError::Store {
+                    op: "list",
+                    path: dir.into(),
+                    source: e,
+                })
             })?;
         Ok(metas
             .into_iter()
@@ -543,8 +545,11 @@ fn replica_key(cfg: &CompactConfig, m: &BlockMeta) -> Vec<(String, String)> {
 /// its blocks, across replicas penalty deduplication, re-encoded into chunks of at most
 /// 120 samples that do not cross slices. Downsampled chunks (never overlapping, the
 /// planner halts otherwise) are concatenated.
+/// The replica labels of a block and its series.
+type ReplicaSeries = (Vec<(String, String)>, Vec<BlockSeries>);
+
 fn merge_series(
-    inputs: Vec<(Vec<(String, String)>, Vec<BlockSeries>)>,
+    inputs: Vec<ReplicaSeries>,
     raw: bool,
     block_min: i64,
     slice_ms: i64,

@@ -130,7 +130,7 @@ impl CompactConfig {
             cairn_block::RESOLUTION_5M => self.retention_5m,
             _ => self.retention_1h,
         };
-        (!d.is_zero()).then(|| d.as_millis() as i64)
+        (!d.is_zero()).then_some(d.as_millis() as i64)
     }
 }
 

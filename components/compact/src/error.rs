@@ -7,10 +7,10 @@ use ulid::Ulid;
 pub enum CompactError {
     /// Object storage failed; the run is retried on the next interval.
     #[error(transparent)]
-    ObjStore(#[from] ObjStoreError),
+    ObjStore(Box<ObjStoreError>),
     /// A block could not be read, written or listed.
     #[error(transparent)]
-    Block(#[from] BlockError),
+    Block(Box<BlockError>),
     /// The tenant's blocks are in a state the compactor refuses to touch.
     #[error("tenant {tenant} halted ({reason}): {detail}")]
     Halt {
@@ -37,11 +37,26 @@ pub enum CompactError {
         tenant: String,
         /// The error.
         #[source]
-        source: BlockError,
+        source: Box<BlockError>,
     },
     /// A background task died.
     #[error("compaction task failed: {0}")]
     Task(String),
+}
+
+impl From<ObjStoreError> for CompactError {
+    fn from(e: ObjStoreError) -> Self {
+        Self::ObjStore(Box::new(e))
+    }
+}
+
+impl From<BlockError> for CompactError {
+    fn from(e: BlockError) -> Self {
+        match e {
+            BlockError::ObjStore(e) => e.into(),
+            other => Self::Block(Box::new(other)),
+        }
+    }
 }
 
 impl CompactError {
@@ -57,7 +72,7 @@ impl CompactError {
     /// (rather than the store being unreachable).
     pub(crate) fn reading(tenant: &str, block: Ulid, e: BlockError) -> Self {
         match e {
-            BlockError::ObjStore(e) if !e.is_not_found() => Self::ObjStore(e),
+            BlockError::ObjStore(e) if !e.is_not_found() => e.into(),
             other => Self::corrupt(tenant, block, other),
         }
     }

@@ -88,13 +88,13 @@ fn windows(data: &[Sample], res: i64, mut emit: impl FnMut(i64, &Aggregator)) ->
 }
 
 /// Splits time-sorted samples into batches of whole windows with at most
-/// [`POINTS_PER_CHUNK`] windows each, never across `boundary(t)` changes (slices).
-fn batches<'a, T>(
-    items: &'a [T],
+/// [`POINTS_PER_CHUNK`] windows each, never across a change of `slice_of(t)`.
+fn batches<T>(
+    items: &[T],
     time: impl Fn(&T) -> i64,
     res: i64,
     slice_of: impl Fn(i64) -> i64,
-) -> Vec<&'a [T]> {
+) -> Vec<&[T]> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < items.len() {
