@@ -25,12 +25,35 @@ enum Command {
     Ingest(RunArgs),
     /// Run the querier: PromQL and the Prometheus HTTP API over StoreAPIs.
     Query(RunArgs),
+    /// Run the compactor over the bucket: level compaction, replica deduplication,
+    /// downsampling, retention and deletion of marked blocks.
+    Compact(CompactArgs),
+    /// Operator tools.
+    #[command(subcommand)]
+    Tools(ToolsCommand),
     /// Configuration utilities.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Run Prometheus promqltest scripts (`*.test`) against Cairn's PromQL engine; print
     /// each failing eval and `N passed, M failed, K skipped`; exit non-zero on failures.
     Promqltest(PromqltestArgs),
+}
+
+#[derive(Debug, Args)]
+struct CompactArgs {
+    /// Run one pass over every tenant and exit (non-zero when a tenant failed or halted)
+    /// instead of serving and compacting every `compact.interval`.
+    #[arg(long)]
+    once: bool,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum ToolsCommand {
+    /// Inspect and check the blocks in the bucket (the `bucket` section of the config).
+    #[command(subcommand)]
+    Bucket(crate::tools::BucketCommand),
 }
 
 #[derive(Debug, Args)]
@@ -57,7 +80,7 @@ enum ConfigCommand {
 /// Options shared by every role. Each flag can also be set through the environment
 /// variable shown, and overrides the config file.
 #[derive(Debug, Args)]
-struct RunArgs {
+pub(crate) struct RunArgs {
     /// YAML configuration file; built-in defaults are used for everything it omits.
     #[arg(long = "config.file", env = "CAIRN_CONFIG_FILE")]
     config_file: Option<PathBuf>,
@@ -116,7 +139,7 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 
 impl RunArgs {
     /// Defaults, then the file, then env/flags.
-    fn config(&self) -> Result<Config, CliError> {
+    pub(crate) fn config(&self) -> Result<Config, CliError> {
         let mut cfg = match &self.config_file {
             Some(path) => Config::load(path)?,
             None => Config::default(),
@@ -173,6 +196,9 @@ pub(crate) fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Receive(a) => (Roles::RECEIVE, a),
         Command::Ingest(a) => (Roles::INGEST, a),
         Command::Query(a) => (Roles::QUERY, a),
+        Command::Compact(a) if a.once => return roles::compact_once(a.run.config()?),
+        Command::Compact(a) => (Roles::COMPACT, a.run),
+        Command::Tools(ToolsCommand::Bucket(c)) => return crate::tools::run(c),
         Command::Config(ConfigCommand::Check { file }) => {
             Config::load(&file)?.validate()?;
             println_ok(&format!("{}: configuration is valid", file.display()));

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use cairn_compact::CompactConfig;
 use cairn_ingest::IngestConfig;
 use cairn_objstore::BucketConfig;
 use cairn_ops::tenancy::TenancyConfig;
@@ -59,6 +60,8 @@ pub(crate) struct Config {
     pub(crate) query: QueryConfig,
     /// Object storage for blocks, shared by every role that reads or writes them.
     pub(crate) bucket: BucketConfig,
+    /// Compactor settings.
+    pub(crate) compact: CompactConfig,
 }
 
 impl Default for Config {
@@ -71,6 +74,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),
             bucket: BucketConfig::default(),
+            compact: CompactConfig::default(),
         }
     }
 }
@@ -105,7 +109,13 @@ impl Config {
         self.bucket
             .validate()
             .map_err(|e| CliError::Config(e.to_string()))?;
+        check(self.compact.validate())?;
         Ok(())
+    }
+
+    /// Where a filesystem bucket without a configured dir keeps its blocks.
+    pub(crate) fn default_bucket_dir(&self) -> PathBuf {
+        self.data_dir.join("bucket")
     }
 }
 

@@ -4,14 +4,17 @@
 //!  cairn all      ─┐
 //!  cairn receive  ─┼─ config (defaults < YAML < CAIRN_* env < flags) ─▶ roles::run(Roles, Config)
 //!  cairn ingest   ─┤      one HTTP server (write + query + ops), one gRPC server (ingest + StoreAPI)
-//!  cairn query    ─┘      roles talk over gRPC even inside one process
+//!  cairn query    ─┤      roles talk over gRPC even inside one process
+//!  cairn compact  ─┘      (compact also runs inside `all`; `--once` runs one pass and exits)
 //!  cairn config check FILE ─▶ load + validate, exit 0/1
+//!  cairn tools bucket ls|inspect|verify ─▶ read the configured bucket, print, exit 0/1
 //! ```
 
 mod cli;
 mod config;
 mod error;
 mod roles;
+mod tools;
 
 use clap::Parser;
 

@@ -1,14 +1,18 @@
 //! Starting and stopping roles. `cairn all` and the split roles run this same code;
 //! `all` only enables every role and points the receiver and querier at the process's
 //! own gRPC server, so data still flows receiver → gRPC → ingester → StoreAPI → querier.
+//! The compactor (in `all` too, so a single node keeps its bucket tidy) runs on its
+//! interval in the background of the same process.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use cairn_compact::{CompactMetrics, Compactor};
 use cairn_ingest::{IngestMetrics, IngestService, Ingester};
 use cairn_model::TenantId;
+use cairn_objstore::Bucket;
 use cairn_ops::{ops_router, HttpMetrics, Readiness};
 use cairn_query::Querier;
 use cairn_receive::{Distributor, Receiver};
@@ -26,6 +30,7 @@ pub(crate) struct Roles {
     receive: bool,
     ingest: bool,
     query: bool,
+    compact: bool,
 }
 
 impl Roles {
@@ -33,21 +38,32 @@ impl Roles {
         receive: true,
         ingest: true,
         query: true,
+        compact: true,
     };
     pub(crate) const RECEIVE: Self = Self {
         receive: true,
         ingest: false,
         query: false,
+        compact: false,
     };
     pub(crate) const INGEST: Self = Self {
         receive: false,
         ingest: true,
         query: false,
+        compact: false,
     };
     pub(crate) const QUERY: Self = Self {
         receive: false,
         ingest: false,
         query: true,
+        compact: false,
+    };
+
+    pub(crate) const COMPACT: Self = Self {
+        receive: false,
+        ingest: false,
+        query: false,
+        compact: true,
     };
 
     fn names(self) -> Vec<&'static str> {
@@ -55,6 +71,7 @@ impl Roles {
             (self.receive, "receive"),
             (self.ingest, "ingest"),
             (self.query, "query"),
+            (self.compact, "compact"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -148,6 +165,11 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
         app = app.merge(cairn_query::router(Arc::new(querier)));
     }
     let ingest_metrics = roles.ingest.then(|| IngestMetrics::new(&mut registry));
+    let compactor = if roles.compact {
+        Some(new_compactor(&config, CompactMetrics::new(&mut registry))?)
+    } else {
+        None
+    };
     let http_metrics = HttpMetrics::new(&mut registry);
     let registry = Arc::new(registry);
     let app = http_metrics.layer(
@@ -212,6 +234,10 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
         ready.set_ready();
         ingester = Some((ing, background));
     }
+    let compacting = compactor.map(|c| {
+        let stop = stop_rx.clone();
+        tokio::spawn(async move { c.run(stop).await })
+    });
     tracing::info!("cairn is ready");
 
     cairn_ops::shutdown_signal().await;
@@ -227,6 +253,11 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
             }
         }
     };
+    if let Some(task) = compacting {
+        // A compaction step in flight is abandoned: the bucket is consistent at every
+        // point (meta.json last, marks after uploads), and the next start cleans up.
+        task.abort();
+    }
     if tokio::time::timeout(Duration::from_secs(30), drain)
         .await
         .is_err()
@@ -242,6 +273,54 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
     }
     tracing::info!("cairn stopped");
     Ok(())
+}
+
+/// The compactor over the configured bucket, building blocks in `<data_dir>/compact`.
+fn new_compactor(config: &Config, metrics: CompactMetrics) -> Result<Compactor, CliError> {
+    let role_err = |message: String| CliError::Role {
+        role: "compact",
+        message,
+    };
+    let bucket = Bucket::from_config(&config.bucket, &config.default_bucket_dir())
+        .map_err(|e| role_err(e.to_string()))?;
+    Compactor::new(
+        bucket,
+        config.compact.clone(),
+        &config.data_dir.join("compact"),
+        metrics,
+    )
+    .map_err(|e| role_err(e.to_string()))
+}
+
+/// `cairn compact --once`: one pass over every tenant, then exit; fails when any tenant
+/// failed or halted.
+pub(crate) fn compact_once(config: Config) -> Result<(), CliError> {
+    cairn_ops::init_logging(config.server.log_format, &config.server.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Role {
+            role: "runtime",
+            message: e.to_string(),
+        })?;
+    runtime.block_on(async {
+        let compactor = new_compactor(&config, CompactMetrics::unregistered())?;
+        let report = compactor.run_once().await;
+        if report.failed.is_empty() {
+            tracing::info!(tenants = report.ok.len(), "compaction run complete");
+            Ok(())
+        } else {
+            let failed: Vec<String> = report
+                .failed
+                .iter()
+                .map(|(t, e)| format!("{t}: {e}"))
+                .collect();
+            Err(CliError::Role {
+                role: "compact",
+                message: failed.join("; "),
+            })
+        }
+    })
 }
 
 fn tokio_stream_incoming(listener: TcpListener) -> tokio_stream::wrappers::TcpListenerStream {
