@@ -151,6 +151,7 @@ pub(crate) fn reject_reason_name(reason: cairn_tsdb::RejectReason) -> &'static s
         cairn_tsdb::RejectReason::OutOfOrder => "out_of_order",
         cairn_tsdb::RejectReason::DuplicateTimestamp => "duplicate_timestamp",
         cairn_tsdb::RejectReason::EmptyLabels => "empty_labels",
+        cairn_tsdb::RejectReason::OutOfBounds => "out_of_bounds",
     }
 }
 
