@@ -92,6 +92,11 @@ impl Config {
         Self::from_yaml(&text, &path.display().to_string())
     }
 
+    /// Where a filesystem bucket without a configured `dir` lives: `<data_dir>/bucket`.
+    pub(crate) fn bucket_default_dir(&self) -> PathBuf {
+        self.data_dir.join("bucket")
+    }
+
     /// Validates every section; the message names the offending field.
     pub(crate) fn validate(&self) -> Result<(), CliError> {
         let check = |r: Result<(), String>| r.map_err(CliError::Config);

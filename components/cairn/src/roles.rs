@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use cairn_ingest::{IngestMetrics, IngestService, Ingester};
+use cairn_ingest::{IngestMetrics, IngestService, Ingester, Shipper};
 use cairn_model::TenantId;
+use cairn_objstore::Bucket;
 use cairn_ops::{ops_router, HttpMetrics, Readiness};
 use cairn_query::Querier;
 use cairn_receive::{Distributor, Receiver};
@@ -192,6 +193,24 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
             role: "ingest",
             message: e.to_string(),
         })?;
+        let bucket =
+            Bucket::from_config(&config.bucket, &config.bucket_default_dir()).map_err(|e| {
+                CliError::Role {
+                    role: "ingest",
+                    message: e.to_string(),
+                }
+            })?;
+        let shipper = Shipper::open(ing.clone(), bucket)
+            .await
+            .map_err(|e| CliError::Role {
+                role: "ingest",
+                message: e.to_string(),
+            })?;
+        tracing::info!(
+            bucket = shipper.bucket().description(),
+            "block shipper started"
+        );
+        let shipping = shipper.spawn(stop_rx.clone());
         let background = ing.spawn_background();
         let store = StoreService::new(ing.clone(), default_tenant.clone());
         let grpc_listener =
@@ -210,7 +229,7 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
         grpc = Some(tokio::spawn(server));
         tracing::info!(addr = %config.server.grpc_listen, "grpc server listening");
         ready.set_ready();
-        ingester = Some((ing, background));
+        ingester = Some((ing, background, shipping));
     }
     tracing::info!("cairn is ready");
 
@@ -233,7 +252,15 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
     {
         tracing::warn!("servers did not drain within 30s; closing anyway");
     }
-    if let Some((ing, background)) = ingester {
+    if let Some((ing, background, shipping)) = ingester {
+        // The shipper finishes the pass it is in (an upload in flight completes or
+        // fails as a whole; either way the local state stays consistent).
+        if tokio::time::timeout(Duration::from_secs(60), shipping)
+            .await
+            .is_err()
+        {
+            tracing::warn!("block shipper did not stop within 60s; pending blocks are uploaded after the restart");
+        }
         background.abort();
         ing.close().await.map_err(|e| CliError::Role {
             role: "ingest",
