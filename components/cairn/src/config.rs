@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use cairn_compact::CompactConfig;
 use cairn_ingest::IngestConfig;
-use cairn_objstore::BucketConfig;
+use cairn_objstore::{Bucket, BucketConfig};
 use cairn_ops::tenancy::TenancyConfig;
 use cairn_ops::LogFormat;
 use cairn_query::QueryConfig;
@@ -113,9 +113,15 @@ impl Config {
         Ok(())
     }
 
-    /// Where a filesystem bucket without a configured dir keeps its blocks.
-    pub(crate) fn default_bucket_dir(&self) -> PathBuf {
-        self.data_dir.join("bucket")
+    /// Opens the configured bucket for `role`; a filesystem bucket without a
+    /// configured dir lives in `<data_dir>/bucket`.
+    pub(crate) fn open_bucket(&self, role: &'static str) -> Result<Bucket, CliError> {
+        Bucket::from_config(&self.bucket, &self.data_dir.join("bucket")).map_err(|e| {
+            CliError::Role {
+                role,
+                message: e.to_string(),
+            }
+        })
     }
 }
 

@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use axum::Router;
 use cairn_compact::{CompactMetrics, Compactor};
-use cairn_ingest::{IngestMetrics, IngestService, Ingester};
+use cairn_ingest::{IngestMetrics, IngestService, Ingester, Shipper};
 use cairn_model::TenantId;
-use cairn_objstore::Bucket;
 use cairn_ops::{ops_router, HttpMetrics, Readiness};
 use cairn_query::Querier;
 use cairn_receive::{Distributor, Receiver};
@@ -214,6 +213,18 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
             role: "ingest",
             message: e.to_string(),
         })?;
+        let bucket = config.open_bucket("ingest")?;
+        let shipper = Shipper::open(ing.clone(), bucket)
+            .await
+            .map_err(|e| CliError::Role {
+                role: "ingest",
+                message: e.to_string(),
+            })?;
+        tracing::info!(
+            bucket = shipper.bucket().description(),
+            "block shipper started"
+        );
+        let shipping = shipper.spawn(stop_rx.clone());
         let background = ing.spawn_background();
         let store = StoreService::new(ing.clone(), default_tenant.clone());
         let grpc_listener =
@@ -232,7 +243,7 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
         grpc = Some(tokio::spawn(server));
         tracing::info!(addr = %config.server.grpc_listen, "grpc server listening");
         ready.set_ready();
-        ingester = Some((ing, background));
+        ingester = Some((ing, background, shipping));
     }
     let compacting = compactor.map(|c| {
         let stop = stop_rx.clone();
@@ -264,7 +275,15 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
     {
         tracing::warn!("servers did not drain within 30s; closing anyway");
     }
-    if let Some((ing, background)) = ingester {
+    if let Some((ing, background, shipping)) = ingester {
+        // The shipper finishes the pass it is in (an upload in flight completes or
+        // fails as a whole; either way the local state stays consistent).
+        if tokio::time::timeout(Duration::from_secs(60), shipping)
+            .await
+            .is_err()
+        {
+            tracing::warn!("block shipper did not stop within 60s; pending blocks are uploaded after the restart");
+        }
         background.abort();
         ing.close().await.map_err(|e| CliError::Role {
             role: "ingest",
@@ -281,8 +300,7 @@ fn new_compactor(config: &Config, metrics: CompactMetrics) -> Result<Compactor, 
         role: "compact",
         message,
     };
-    let bucket = Bucket::from_config(&config.bucket, &config.default_bucket_dir())
-        .map_err(|e| role_err(e.to_string()))?;
+    let bucket = config.open_bucket("compact")?;
     Compactor::new(
         bucket,
         config.compact.clone(),

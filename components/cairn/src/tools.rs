@@ -124,8 +124,7 @@ fn err(message: String) -> CliError {
 
 fn open(run: &RunArgs) -> Result<(Bucket, crate::config::Config), CliError> {
     let cfg = run.config()?;
-    let bucket = Bucket::from_config(&cfg.bucket, &cfg.default_bucket_dir())
-        .map_err(|e| err(e.to_string()))?;
+    let bucket = cfg.open_bucket("tools bucket")?;
     Ok((bucket, cfg))
 }
 

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cairn_tsdb::{FsyncPolicy, HeadOptions, TsdbOptions, WalOptions};
@@ -32,6 +33,30 @@ pub struct IngestConfig {
     /// Longest time span of one head chunk (chunks are also cut at 120 samples).
     #[serde(with = "cairn_model::duration::serde_str")]
     pub chunk_range: Duration,
+    /// Time range of the blocks cut from the head and shipped to the bucket; a
+    /// multiple of `chunk_range`. Blocks cover `[k·range, (k+1)·range)`.
+    #[serde(with = "cairn_model::duration::serde_str")]
+    pub block_range: Duration,
+    /// How far the head's newest sample must be past the end of a block range before
+    /// that range is cut (late samples for it are refused afterwards).
+    #[serde(with = "cairn_model::duration::serde_str")]
+    pub block_cut_grace: Duration,
+    /// How often the shipper looks for ranges to cut, pending uploads and truncation.
+    #[serde(with = "cairn_model::duration::serde_str")]
+    pub ship_interval: Duration,
+    /// Wait after a failed upload before the next attempt; doubled on every failure.
+    #[serde(with = "cairn_model::duration::serde_str")]
+    pub upload_backoff_initial: Duration,
+    /// Longest wait between upload attempts.
+    #[serde(with = "cairn_model::duration::serde_str")]
+    pub upload_backoff_max: Duration,
+    /// How long a shipped block stays in the local blocks directory (0: deleted once
+    /// shipped and the head truncated).
+    #[serde(with = "cairn_model::duration::serde_str")]
+    pub keep_shipped_blocks: Duration,
+    /// Labels written into every shipped block's `meta.json` (e.g. `replica`), telling
+    /// where the data came from.
+    pub external_labels: BTreeMap<String, String>,
 }
 
 impl Default for IngestConfig {
@@ -41,6 +66,13 @@ impl Default for IngestConfig {
             wal_fsync_interval: Duration::from_secs(1),
             wal_segment_bytes: 128 << 20,
             chunk_range: Duration::from_secs(2 * 3600),
+            block_range: Duration::from_secs(2 * 3600),
+            block_cut_grace: Duration::from_secs(3600),
+            ship_interval: Duration::from_secs(60),
+            upload_backoff_initial: Duration::from_secs(1),
+            upload_backoff_max: Duration::from_secs(300),
+            keep_shipped_blocks: Duration::ZERO,
+            external_labels: BTreeMap::new(),
         }
     }
 }
@@ -58,6 +90,28 @@ impl IngestConfig {
         }
         if self.chunk_range < Duration::from_secs(60) {
             return Err("ingest.chunk_range must be at least 1m".into());
+        }
+        let (block, chunk) = (self.block_range.as_millis(), self.chunk_range.as_millis());
+        if block < chunk || block % chunk != 0 {
+            return Err("ingest.block_range must be a multiple of ingest.chunk_range".into());
+        }
+        if self.ship_interval.is_zero() {
+            return Err("ingest.ship_interval must be greater than 0".into());
+        }
+        if self.upload_backoff_initial.is_zero()
+            || self.upload_backoff_max < self.upload_backoff_initial
+        {
+            return Err("ingest.upload_backoff_initial must be greater than 0 and at most ingest.upload_backoff_max".into());
+        }
+        for (name, value) in &self.external_labels {
+            if !cairn_model::validate::is_valid_label_name(name)
+                || name.starts_with("__")
+                || value.is_empty()
+            {
+                return Err(format!(
+                    "ingest.external_labels: invalid label {name:?}={value:?} (names match [a-zA-Z_][a-zA-Z0-9_]*, not starting with __; values not empty)"
+                ));
+            }
         }
         Ok(())
     }
@@ -77,5 +131,47 @@ impl IngestConfig {
                 ..HeadOptions::default()
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipping_settings_are_validated() {
+        IngestConfig::default().validate().unwrap();
+        let bad = |c: IngestConfig, field: &str| {
+            let err = c.validate().unwrap_err();
+            assert!(err.contains(field), "{err}");
+        };
+        bad(
+            IngestConfig {
+                block_range: Duration::from_secs(3 * 3600),
+                ..IngestConfig::default()
+            },
+            "block_range",
+        );
+        bad(
+            IngestConfig {
+                upload_backoff_max: Duration::from_millis(10),
+                ..IngestConfig::default()
+            },
+            "upload_backoff",
+        );
+        bad(
+            IngestConfig {
+                external_labels: BTreeMap::from([("__replica".into(), "a".into())]),
+                ..IngestConfig::default()
+            },
+            "external_labels",
+        );
+        bad(
+            IngestConfig {
+                ship_interval: Duration::ZERO,
+                ..IngestConfig::default()
+            },
+            "ship_interval",
+        );
     }
 }

@@ -9,6 +9,14 @@ pub enum IngestError {
     /// A push named an invalid tenant.
     #[error("invalid tenant in push: {0}")]
     Tenant(#[from] cairn_model::ModelError),
+    /// Cutting, writing, uploading or recording a block failed.
+    #[error("block shipping for tenant {tenant}: {message}")]
+    Ship {
+        /// The tenant whose blocks were being handled.
+        tenant: String,
+        /// What failed, and where.
+        message: String,
+    },
     /// A blocking task panicked or was cancelled.
     #[error("ingester task failed: {0}")]
     Task(String),
@@ -20,7 +28,9 @@ impl IngestError {
     pub fn to_status(&self) -> tonic::Status {
         match self {
             Self::Tenant(_) => tonic::Status::invalid_argument(self.to_string()),
-            Self::Storage(_) | Self::Task(_) => tonic::Status::unavailable(self.to_string()),
+            Self::Storage(_) | Self::Ship { .. } | Self::Task(_) => {
+                tonic::Status::unavailable(self.to_string())
+            }
         }
     }
 }

@@ -134,6 +134,18 @@ impl Ingester {
         self.metrics.wal_bytes.set(dir_size(self.tsdb.dir()) as i64);
     }
 
+    pub(crate) fn tsdb(&self) -> &Arc<Tsdb> {
+        &self.tsdb
+    }
+
+    pub(crate) fn config(&self) -> &IngestConfig {
+        &self.config
+    }
+
+    pub(crate) fn metrics(&self) -> &IngestMetrics {
+        &self.metrics
+    }
+
     /// Fsyncs and closes every WAL; later pushes fail, queries keep working.
     pub async fn close(&self) -> Result<(), IngestError> {
         let tsdb = self.tsdb.clone();
@@ -151,6 +163,7 @@ pub(crate) fn reject_reason_name(reason: cairn_tsdb::RejectReason) -> &'static s
         cairn_tsdb::RejectReason::OutOfOrder => "out_of_order",
         cairn_tsdb::RejectReason::DuplicateTimestamp => "duplicate_timestamp",
         cairn_tsdb::RejectReason::EmptyLabels => "empty_labels",
+        cairn_tsdb::RejectReason::OutOfBounds => "out_of_bounds",
     }
 }
 

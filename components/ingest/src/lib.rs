@@ -1,4 +1,5 @@
-//! The ingester: holds recent data for every tenant in memory, durable through a WAL.
+//! The ingester: holds recent data for every tenant in memory, durable through a WAL,
+//! and ships it to object storage as blocks.
 //!
 //! ```text
 //!  receiver ──cairn.ingest.v1.Ingester/Push──▶ IngestService
@@ -8,8 +9,14 @@
 //!                                                │ rejections (out of order, duplicate) → PushResponse
 //!  querier ◀──thanos.Store/Series, LabelNames, LabelValues, thanos.info.Info── Ingester (StoreBackend)
 //!                                                │ Tsdb::select → raw XOR chunks, sorted by labels
-//!  start:  Tsdb::open replays every tenant's WAL, then the role reports ready
-//!  stop:   Ingester::close fsyncs and closes every WAL
+//!  Shipper (every ship_interval, per tenant; see the `shipper` module):
+//!    head range [k·block_range, (k+1)·block_range) complete (+ grace)
+//!      ─▶ Head::cut_block ─▶ cairn_block::write_block ─▶ <dir>/<tenant>/blocks/<ulid>/
+//!      ─▶ upload_block (data, meta.json last; retried with backoff while the bucket is down)
+//!      ─▶ shipped.json ─▶ Head::truncate (head + WAL checkpoint) ─▶ local copy deleted
+//!  start:  Tsdb::open replays every tenant's WAL; Shipper::open finds pending blocks,
+//!          closes cut ranges and truncates shipped ones; then the role reports ready
+//!  stop:   the shipper finishes its pass; Ingester::close fsyncs and closes every WAL
 //! ```
 
 mod config;
@@ -17,9 +24,11 @@ mod error;
 mod ingester;
 mod metrics;
 mod service;
+mod shipper;
 
 pub use config::{IngestConfig, WalFsync};
 pub use error::IngestError;
 pub use ingester::Ingester;
 pub use metrics::IngestMetrics;
 pub use service::IngestService;
+pub use shipper::{ShipReport, Shipper};

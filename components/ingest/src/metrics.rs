@@ -9,6 +9,16 @@ pub(crate) struct ReasonLabel {
     pub(crate) reason: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(crate) struct ResultLabel {
+    pub(crate) result: &'static str,
+}
+
+impl ResultLabel {
+    pub(crate) const OK: Self = Self { result: "ok" };
+    pub(crate) const FAILED: Self = Self { result: "failed" };
+}
+
 /// The ingester's own metrics.
 #[derive(Debug, Clone)]
 pub struct IngestMetrics {
@@ -20,6 +30,12 @@ pub struct IngestMetrics {
     pub(crate) wal_bytes: Gauge,
     pub(crate) wal_corruptions: Counter,
     pub(crate) wal_replay_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub(crate) blocks_cut: Counter,
+    pub(crate) block_uploads: Family<ResultLabel, Counter>,
+    pub(crate) blocks_pending: Gauge,
+    pub(crate) block_upload_bytes: Counter,
+    pub(crate) last_upload_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub(crate) head_truncations: Family<ResultLabel, Counter>,
 }
 
 impl IngestMetrics {
@@ -34,6 +50,12 @@ impl IngestMetrics {
             wal_bytes: Gauge::default(),
             wal_corruptions: Counter::default(),
             wal_replay_seconds: Gauge::default(),
+            blocks_cut: Counter::default(),
+            block_uploads: Family::default(),
+            blocks_pending: Gauge::default(),
+            block_upload_bytes: Counter::default(),
+            last_upload_seconds: Gauge::default(),
+            head_truncations: Family::default(),
         };
         registry.register(
             "cairn_ingest_samples_appended",
@@ -74,6 +96,36 @@ impl IngestMetrics {
             "cairn_ingest_wal_replay_seconds",
             "How long the last WAL replay took",
             m.wal_replay_seconds.clone(),
+        );
+        registry.register(
+            "cairn_ingest_blocks_cut",
+            "Blocks cut from heads and written to the local blocks directory",
+            m.blocks_cut.clone(),
+        );
+        registry.register(
+            "cairn_ingest_block_uploads",
+            "Block upload attempts to the bucket, by result",
+            m.block_uploads.clone(),
+        );
+        registry.register(
+            "cairn_ingest_blocks_pending_upload",
+            "Blocks cut but not yet shipped (the head keeps their data until they are)",
+            m.blocks_pending.clone(),
+        );
+        registry.register(
+            "cairn_ingest_block_upload_bytes",
+            "Bytes of blocks uploaded to the bucket",
+            m.block_upload_bytes.clone(),
+        );
+        registry.register(
+            "cairn_ingest_last_block_upload_timestamp_seconds",
+            "Unix time of the last successful block upload",
+            m.last_upload_seconds.clone(),
+        );
+        registry.register(
+            "cairn_ingest_head_truncations",
+            "Head and WAL truncations after shipping, by result",
+            m.head_truncations.clone(),
         );
         m
     }

@@ -74,6 +74,13 @@ impl S3Server {
         }
     }
 
+    /// Starts the server again on the same port, e.g. after [`S3Server::stop`]. It
+    /// comes back empty (moto keeps everything in memory): create the bucket again.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
     /// Kills the server (an outage). Its in-memory contents are lost.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -36,6 +36,14 @@ pub enum Error {
         /// The WAL directory.
         dir: PathBuf,
     },
+    /// A WAL segment being folded into a checkpoint is damaged; nothing was deleted.
+    #[error("cannot checkpoint wal: segment {} is damaged: {reason}", path.display())]
+    Checkpoint {
+        /// The damaged segment.
+        path: PathBuf,
+        /// What is wrong and where.
+        reason: String,
+    },
     /// The head (or the whole tsdb) was closed; no more appends are accepted.
     #[error("head with wal in {} is closed", dir.display())]
     Closed {

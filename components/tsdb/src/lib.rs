@@ -26,6 +26,15 @@
 //!
 //!  Head::select(matchers, mint, maxt)
 //!  postings ∩ / ∖ per matcher ─▶ series (sorted by labels) ─▶ chunks overlapping range
+//!
+//!  Head::cut_block(mint, maxt)   (the ingester's shipper, per block range)
+//!  min valid time := maxt ─▶ series sorted by labels with chunks in [mint, maxt)
+//!        (data stays in the head and queryable until truncated)
+//!  Head::truncate(t)             (once the block is shipped)
+//!  persist `truncated_before` ─▶ drop chunks < t, remove empty series
+//!        ─▶ close WAL segment ─▶ checkpoint.N (live series + samples ≥ t) ─▶ delete ≤ N
+//!
+//!  replay: checkpoint.N, then segments > N; samples < truncated_before skipped
 //! ```
 //!
 //! # WAL record format
@@ -43,9 +52,9 @@
 //!
 //! # Not yet
 //!
-//! No checkpoints (so [`Head::truncate_wal_before`] loses series records), no
-//! compaction of the head into blocks, no out-of-order window, no series garbage
-//! collection while running, no limits.
+//! No out-of-order window (a series only accepts samples newer than its last one, and
+//! nothing older than the head's minimum valid time), no series garbage collection
+//! except through [`Head::truncate`], no limits.
 
 mod error;
 mod head;
@@ -55,8 +64,8 @@ pub mod wal;
 pub use error::{Error, Result};
 pub use head::{
     AppendReport, ChunkData, Head, HeadOptions, HeadStats, RejectReason, RejectedSample, Rejection,
-    ReplayStats, SeriesChunks, DEFAULT_CHUNK_RANGE_MS, DEFAULT_SAMPLES_PER_CHUNK,
+    ReplayStats, SeriesChunks, TruncateStats, DEFAULT_CHUNK_RANGE_MS, DEFAULT_SAMPLES_PER_CHUNK,
     MAX_REJECTION_EXAMPLES,
 };
 pub use tsdb::{Tsdb, TsdbOptions};
-pub use wal::{FsyncPolicy, WalOptions};
+pub use wal::{CheckpointStats, FsyncPolicy, WalOptions};

@@ -7,6 +7,9 @@
 //! index read lock only to resolve matchers and then copy chunks series by series, so
 //! they hold up appends for no longer than a postings lookup.
 
+mod cut;
+#[cfg(test)]
+mod cut_tests;
 mod index;
 mod series;
 #[cfg(test)]
@@ -26,6 +29,8 @@ use tracing::{info, warn};
 use crate::error::{Error, Result};
 use crate::wal::{RefSample, RefSeries, Wal, WalOptions, WalRecord, WalReplayStats};
 use index::Index;
+
+pub use cut::TruncateStats;
 use series::{check, Check, ChunkPolicy, MemSeries};
 
 /// Default chunk range: two hours in milliseconds, like Prometheus.
@@ -68,6 +73,9 @@ pub enum RejectReason {
     DuplicateTimestamp,
     /// The series has no labels at all.
     EmptyLabels,
+    /// Older than the head's minimum valid time: that range was already cut into a
+    /// block (or shipped and truncated), so the sample could never be stored there.
+    OutOfBounds,
 }
 
 impl fmt::Display for RejectReason {
@@ -77,6 +85,7 @@ impl fmt::Display for RejectReason {
             Self::OutOfOrder => "out of order sample",
             Self::DuplicateTimestamp => "duplicate sample for timestamp",
             Self::EmptyLabels => "empty label set",
+            Self::OutOfBounds => "out of bounds",
         })
     }
 }
@@ -202,6 +211,9 @@ pub struct ReplayStats {
     pub skipped_samples: u64,
     /// Samples in the log for series references with no series record, skipped.
     pub unknown_series_samples: u64,
+    /// Samples in the log older than the head's last truncation, skipped: they are in
+    /// a block already.
+    pub truncated_samples: u64,
     /// How long replay took.
     pub duration: Duration,
 }
@@ -217,6 +229,14 @@ pub struct Head {
     num_samples: AtomicU64,
     min_time: AtomicI64,
     max_time: AtomicI64,
+    /// Appends of samples older than this are refused ([`RejectReason::OutOfBounds`]).
+    /// Raised when a block is cut and when the head is truncated.
+    min_valid_time: AtomicI64,
+    /// The time of the last [`Head::truncate`], persisted in the WAL directory so
+    /// replay skips older samples; `i64::MIN` when never truncated.
+    truncated_before: AtomicI64,
+    /// Serializes truncations (they checkpoint outside the append lock).
+    truncate_lock: Mutex<()>,
     replay: ReplayStats,
 }
 
@@ -254,8 +274,17 @@ impl Head {
             num_samples: AtomicU64::new(0),
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),
+            min_valid_time: AtomicI64::new(i64::MIN),
+            truncated_before: AtomicI64::new(i64::MIN),
+            truncate_lock: Mutex::new(()),
             replay: ReplayStats::default(),
         };
+        std::fs::create_dir_all(&dir)
+            .map_err(crate::error::io_err("create wal directory", &dir))?;
+        if let Some(t) = cut::read_truncated_before(&dir)? {
+            head.truncated_before.store(t, Ordering::Relaxed);
+            head.min_valid_time.store(t, Ordering::Relaxed);
+        }
         let mut replayer = Replayer {
             head: &head,
             aliases: HashMap::new(),
@@ -316,6 +345,7 @@ impl Head {
             dir: self.dir.clone(),
         })?;
         let mut report = AppendReport::default();
+        let min_valid = self.min_valid_time.load(Ordering::Acquire);
         let mut new_series: Vec<RefSeries> = Vec::new();
         let mut runs: Vec<(u64, Target, Vec<Sample>)> = Vec::new();
         {
@@ -349,6 +379,10 @@ impl Head {
                 let mut last = *newest.entry(r).or_insert(last);
                 let mut accepted = Vec::with_capacity(samples.len());
                 for &s in samples {
+                    if s.t < min_valid {
+                        report.reject(RejectReason::OutOfBounds, labels, s.t);
+                        continue;
+                    }
                     match check(last, s) {
                         Check::Append => {
                             accepted.push(s);
@@ -545,18 +579,6 @@ impl Head {
         }
     }
 
-    /// Deletes WAL segments numbered below `segment` (never the one being written) and
-    /// returns how many. Without a checkpoint the series records in those segments are
-    /// lost to the next replay, so only call this for data persisted elsewhere.
-    pub fn truncate_wal_before(&self, segment: u64) -> Result<usize> {
-        match self.appender.lock().wal.as_mut() {
-            Some(wal) => wal.truncate_before(segment),
-            None => Err(Error::Closed {
-                dir: self.dir.clone(),
-            }),
-        }
-    }
-
     /// The number of the WAL segment being written (`None` once closed).
     pub fn wal_segment(&self) -> Option<u64> {
         self.appender.lock().wal.as_ref().map(Wal::current_segment)
@@ -612,9 +634,17 @@ impl Replayer<'_> {
                 while i < samples.len() {
                     let r = samples[i].series_ref;
                     run.clear();
+                    let truncated = self.head.truncated_before.load(Ordering::Relaxed);
                     while i < samples.len() && samples[i].series_ref == r {
-                        run.push(Sample::new(samples[i].t, samples[i].v));
+                        if samples[i].t >= truncated {
+                            run.push(Sample::new(samples[i].t, samples[i].v));
+                        } else {
+                            self.stats.truncated_samples += 1;
+                        }
                         i += 1;
+                    }
+                    if run.is_empty() {
+                        continue;
                     }
                     let r = self.aliases.get(&r).copied().unwrap_or(r);
                     let series = self.head.index.read().get(r).cloned();

@@ -156,6 +156,54 @@ impl MemSeries {
     }
 }
 
+impl MemSeries {
+    /// Copies of the chunk data in `[mint, maxt)`, oldest first. Chunks entirely inside
+    /// are copied as they are; one crossing a boundary (only when the range is not
+    /// aligned to the chunk range) is re-encoded with just its samples inside.
+    pub(super) fn chunks_in_range(&self, mint: i64, maxt: i64) -> Vec<ChunkData> {
+        let d = self.data.lock();
+        let mut out = Vec::new();
+        for c in d
+            .chunks
+            .iter()
+            .filter(|c| c.max_t >= mint && c.min_t < maxt)
+        {
+            if c.min_t >= mint && c.max_t < maxt {
+                out.push(ChunkData {
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                    bytes: c.chunk.bytes().to_vec(),
+                });
+                continue;
+            }
+            // Head chunks are encoded by this process; a failure here is a bug, and
+            // skipping the chunk would silently lose data.
+            let samples = cairn_chunk::decode(c.chunk.bytes()).expect("head chunk decodes");
+            let mut x = XorChunk::new();
+            for s in samples.iter().filter(|s| s.t >= mint && s.t < maxt) {
+                x.append(s.t, s.v);
+            }
+            if let (Some(min_t), Some(max_t)) = (x.first_time(), x.last_time()) {
+                out.push(ChunkData {
+                    min_t,
+                    max_t,
+                    bytes: x.into_bytes(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Drops the chunks whose newest sample is older than `mint`. Returns how many went
+    /// and the oldest timestamp left (`None` when nothing is).
+    pub(super) fn drop_before(&self, mint: i64) -> (usize, Option<i64>) {
+        let mut d = self.data.lock();
+        let before = d.chunks.len();
+        d.chunks.retain(|c| c.max_t >= mint);
+        (before - d.chunks.len(), d.chunks.first().map(|c| c.min_t))
+    }
+}
+
 impl fmt::Debug for MemSeries {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.data.lock();

@@ -48,12 +48,22 @@
 //! and keeps the log consistent (no sample can refer to a series whose record was
 //! dropped). A gap in segment numbers is handled the same way, at the gap.
 //!
+//! # Checkpoints
+//!
+//! Old segments are removed through [`checkpoint`] (see its module): the still-needed
+//! series records and recent samples of every segment below a number are rewritten
+//! into `checkpoint.<last covered segment>/`, and only then are those segments
+//! deleted. [`Wal::open`] replays the newest checkpoint first, then the segments
+//! after it; it deletes unfinished `checkpoint.*.tmp` directories, older checkpoints
+//! and segments a checkpoint already covers, and never reuses a covered number.
+//!
 //! # Durability
 //!
 //! Records are written with a single `write` per [`Wal::log`] call (no user-space
 //! buffering), so once `log` returns the data is in the kernel and survives the
 //! process being killed. [`FsyncPolicy`] decides when it also reaches the disk.
 
+mod checkpoint;
 mod record;
 #[cfg(test)]
 mod tests;
@@ -65,6 +75,7 @@ use std::time::{Duration, Instant};
 
 use tracing::warn;
 
+pub use checkpoint::{checkpoint, CheckpointStats};
 pub use record::{RefSample, RefSeries, WalRecord};
 
 use crate::error::{io_err, Error, Result};
@@ -133,6 +144,8 @@ pub struct WalReplayStats {
     pub corruption: Option<WalCorruption>,
     /// Segments deleted because they followed damage or a gap.
     pub segments_deleted: usize,
+    /// The checkpoint replayed first (the newest segment it covers), if any.
+    pub checkpoint: Option<u64>,
 }
 
 /// An open write-ahead log. Not internally synchronized: the owner serializes calls
@@ -164,8 +177,19 @@ impl Wal {
     ) -> Result<(Self, WalReplayStats)> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(io_err("create wal directory", &dir))?;
-        let segments = list_segments(&dir)?;
         let mut stats = WalReplayStats::default();
+        let covered = checkpoint::replay_latest(&dir, &mut stats, &mut on_record)?;
+        let mut segments = list_segments(&dir)?;
+        if let Some(cp) = covered {
+            // Left behind by a crash between writing the checkpoint and deleting the
+            // segments it replaces; their records are in the checkpoint already.
+            let old: Vec<u64> = segments.iter().copied().filter(|&s| s <= cp).collect();
+            for seg in &old {
+                let path = segment_path(&dir, *seg);
+                fs::remove_file(&path).map_err(io_err("delete wal segment", &path))?;
+            }
+            segments.retain(|&s| s > cp);
+        }
         let mut kept: Option<u64> = None;
         let mut dropped: &[u64] = &[];
         for (i, &seg) in segments.iter().enumerate() {
@@ -207,7 +231,8 @@ impl Wal {
         }
         // Continue in a fresh segment, reusing the newest one only if it is empty.
         let segment = match kept {
-            None => 0,
+            // Never reuse numbers a checkpoint covers: the next open would skip them.
+            None => covered.map_or(0, |cp| cp + 1),
             Some(last) => {
                 let path = segment_path(&dir, last);
                 let len = fs::metadata(&path)
@@ -261,24 +286,11 @@ impl Wal {
     fn log_into(&mut self, records: &[WalRecord], pending: &mut Vec<u8>) -> Result<()> {
         for rec in records {
             let start = pending.len();
-            pending.extend_from_slice(&[0; FRAME_HEADER_LEN]);
-            rec.encode(pending);
-            let len = pending.len() - start - FRAME_HEADER_LEN;
-            if len > MAX_RECORD_LEN {
-                pending.truncate(start);
-                return Err(Error::RecordTooLarge {
-                    path: self.segment_path(),
-                    len,
-                    max: MAX_RECORD_LEN,
-                });
-            }
-            let len_bytes = (len as u32).to_le_bytes();
-            let crc = crc32c::crc32c_append(
-                crc32c::crc32c(&len_bytes),
-                &pending[start + FRAME_HEADER_LEN..],
-            );
-            pending[start..start + 4].copy_from_slice(&len_bytes);
-            pending[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+            push_frame(pending, rec).map_err(|len| Error::RecordTooLarge {
+                path: self.segment_path(),
+                len,
+                max: MAX_RECORD_LEN,
+            })?;
             let before = self.size + start as u64;
             let frame_len = (pending.len() - start) as u64;
             if before > 0 && before + frame_len > self.options.segment_size {
@@ -342,6 +354,16 @@ impl Wal {
         Ok(())
     }
 
+    /// Closes the current segment unless it is empty and returns the number of the
+    /// segment now being written: every record logged so far is in lower-numbered
+    /// segments, ready for [`checkpoint`].
+    pub fn cut_segment(&mut self) -> Result<u64> {
+        if self.size > 0 {
+            self.roll()?;
+        }
+        Ok(self.segment)
+    }
+
     /// Deletes every segment numbered below `segment` (never the one being written).
     /// Returns how many were deleted.
     pub fn truncate_before(&mut self, segment: u64) -> Result<usize> {
@@ -371,6 +393,24 @@ impl Wal {
     fn segment_path(&self) -> PathBuf {
         segment_path(&self.dir, self.segment)
     }
+}
+
+/// Appends one frame holding `rec` to `buf`; on error (the payload's length) `buf` is
+/// unchanged.
+fn push_frame(buf: &mut Vec<u8>, rec: &WalRecord) -> std::result::Result<(), usize> {
+    let start = buf.len();
+    buf.extend_from_slice(&[0; FRAME_HEADER_LEN]);
+    rec.encode(buf);
+    let len = buf.len() - start - FRAME_HEADER_LEN;
+    if len > MAX_RECORD_LEN {
+        buf.truncate(start);
+        return Err(len);
+    }
+    let len_bytes = (len as u32).to_le_bytes();
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&len_bytes), &buf[start + FRAME_HEADER_LEN..]);
+    buf[start..start + 4].copy_from_slice(&len_bytes);
+    buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
 }
 
 /// The file name of segment `n`.

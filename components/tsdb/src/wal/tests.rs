@@ -352,3 +352,111 @@ fn io_errors_name_the_path() {
     assert!(msg.starts_with("cannot create wal directory"), "{msg}");
     assert!(msg.contains("not-a-dir"), "{msg}");
 }
+
+fn checkpoint_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("checkpoint."))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn checkpoint_keeps_wanted_series_and_recent_samples_then_deletes_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut wal, _, _) = read_all(tmp.path(), opts(200));
+    wal.log(&[series(1, "keep"), series(2, "drop")]).unwrap();
+    for i in 0..20 {
+        wal.log(&[
+            samples(1, i * 10..i * 10 + 10),
+            samples(2, i * 10..i * 10 + 10),
+        ])
+        .unwrap();
+    }
+    let before = wal.cut_segment().unwrap();
+    assert!(before > 3);
+    assert_eq!(
+        wal.cut_segment().unwrap(),
+        before,
+        "an empty segment is not cut"
+    );
+    wal.log(&[series(3, "later"), samples(3, 0..5)]).unwrap();
+
+    let keep = |l: &Labels| l.get("__name__") != Some("drop");
+    let stats = checkpoint(tmp.path(), before, 150, keep).unwrap().unwrap();
+    assert_eq!(stats.last_segment, before - 1);
+    assert_eq!((stats.series_kept, stats.series_dropped), (1, 1));
+    assert_eq!((stats.samples_kept, stats.samples_dropped), (100, 300));
+    assert_eq!(stats.segments_deleted as u64, before);
+    assert_eq!(list_segments(tmp.path()).unwrap(), vec![before]);
+    assert_eq!(
+        checkpoint_names(tmp.path()),
+        vec![format!("checkpoint.{:08}", before - 1)]
+    );
+    drop(wal);
+
+    let (_wal, recs, stats) = read_all(tmp.path(), opts(200));
+    assert_eq!(stats.checkpoint, Some(before - 1));
+    let mut expected = vec![series(1, "keep")];
+    for i in 15..20 {
+        expected.push(samples(1, i * 10..i * 10 + 10));
+        expected.push(samples(2, i * 10..i * 10 + 10));
+    }
+    expected.push(series(3, "later"));
+    expected.push(samples(3, 0..5));
+    assert_eq!(recs, expected);
+}
+
+#[test]
+fn numbering_continues_after_a_checkpoint_even_without_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut wal, _, _) = read_all(tmp.path(), opts(200));
+    for i in 0..10 {
+        wal.log(&[series(i + 1, "x"), samples(i + 1, 0..5)])
+            .unwrap();
+    }
+    let before = wal.cut_segment().unwrap();
+    checkpoint(tmp.path(), before, 0, |_| true)
+        .unwrap()
+        .unwrap();
+    drop(wal);
+    fs::remove_file(segment_path(tmp.path(), before)).unwrap();
+    // Restarting at 0 would put new records in numbers the checkpoint claims to cover,
+    // and the next open would skip them.
+    let (mut wal, recs, _) = read_all(tmp.path(), opts(200));
+    assert_eq!(recs.len(), 20);
+    assert_eq!(wal.current_segment(), before);
+    wal.log(&[samples(1, 5..6)]).unwrap();
+    drop(wal);
+    let (_wal, recs, _) = read_all(tmp.path(), opts(200));
+    assert_eq!(recs.last(), Some(&samples(1, 5..6)));
+    // Nothing new to fold in.
+    assert_eq!(checkpoint(tmp.path(), 0, 0, |_| true).unwrap(), None);
+}
+
+#[test]
+fn checkpoint_refuses_a_damaged_segment_and_deletes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut wal, _, _) = read_all(tmp.path(), opts(200));
+    for i in 0..10 {
+        wal.log(&[series(i + 1, "x"), samples(i + 1, 0..5)])
+            .unwrap();
+    }
+    let before = wal.cut_segment().unwrap();
+    let victim = segment_path(tmp.path(), 1);
+    let mut bytes = fs::read(&victim).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&victim, bytes).unwrap();
+    let err = checkpoint(tmp.path(), before, 0, |_| true).unwrap_err();
+    assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
+    assert!(err.to_string().contains("checksum"), "{err}");
+    assert_eq!(list_segments(tmp.path()).unwrap().len() as u64, before + 1);
+    assert!(checkpoint_names(tmp.path())[0].ends_with(".tmp"));
+    // The leftover temporary directory is cleaned up by the next open.
+    drop(wal);
+    let (_wal, _, _) = read_all(tmp.path(), opts(200));
+    assert!(checkpoint_names(tmp.path()).is_empty());
+}
