@@ -20,7 +20,7 @@ use prometheus_client::registry::Registry;
 use serde_json::{json, Value as JsonValue};
 
 use crate::metrics::{ErrorTypeLabel, QueryMetrics, QueryTypeLabel};
-use crate::{FanoutStorage, QueryApiError, QueryConfig};
+use crate::{FanoutStorage, QueryApiError, QueryConfig, StoreSet};
 use params::{Params, MAX_TIME_MS, MIN_TIME_MS};
 
 /// Prometheus refuses range queries with more points than this per series.
@@ -30,7 +30,7 @@ const MAX_POINTS_PER_SERIES: i64 = 11_000;
 #[derive(Debug)]
 pub struct Querier {
     engine: Engine,
-    stores: Arc<Vec<StoreClient>>,
+    stores: StoreSet,
     config: QueryConfig,
     tenancy: TenancyConfig,
     metrics: QueryMetrics,
@@ -55,15 +55,20 @@ impl Querier {
         });
         Self {
             engine,
-            stores: Arc::new(stores),
+            stores: StoreSet::new(stores),
             config,
             tenancy,
             metrics: QueryMetrics::new(registry),
         }
     }
 
-    fn storage(&self, tenant: TenantId) -> FanoutStorage {
-        FanoutStorage::new(self.stores.clone(), self.config.partial_response, tenant)
+    /// The stores as one tenant sees them, with the request's `partial_response`
+    /// (default from the config) and, for PromQL, `max_source_resolution`.
+    fn storage(&self, tenant: TenantId, p: &Params) -> Result<FanoutStorage, QueryApiError> {
+        let partial = p
+            .bool("partial_response")?
+            .unwrap_or(self.config.partial_response);
+        Ok(FanoutStorage::new(self.stores.clone(), partial, tenant))
     }
 
     fn observe(
@@ -98,7 +103,9 @@ impl Querier {
         })?;
         let time = p.time_or("time", now_ms())?;
         let opts = self.query_options(&p)?;
-        let storage = self.storage(tenant);
+        let storage = self
+            .storage(tenant, &p)?
+            .with_max_resolution(p.max_source_resolution(0)?);
         let start = Instant::now();
         let run = self.engine.instant_query(&storage, query, time, &opts);
         let result = with_timeout(p.duration("timeout")?, run).await;
@@ -134,7 +141,9 @@ impl Querier {
             ));
         }
         let opts = self.query_options(&p)?;
-        let storage = self.storage(tenant);
+        let storage = self
+            .storage(tenant, &p)?
+            .with_max_resolution(p.max_source_resolution(step_ms)?);
         let began = Instant::now();
         let run = self
             .engine
@@ -163,15 +172,13 @@ impl Querier {
                 "no match[] parameter provided".into(),
             ));
         }
-        let storage = self.storage(tenant);
+        let storage = self.storage(tenant, &p)?;
         let mut all: Vec<Labels> = Vec::new();
         let mut warnings = Vec::new();
         for matchers in sets {
             let query = SeriesQuery {
-                matchers,
-                min_time: start,
-                max_time: end,
                 skip_chunks: true,
+                ..SeriesQuery::new(matchers, start, end)
             };
             let (series, w) = storage.raw_series(&query).await.map_err(storage_error)?;
             all.extend(series.into_iter().map(|s| s.labels));
@@ -185,7 +192,7 @@ impl Querier {
     }
 
     async fn label_names(&self, tenant: TenantId, p: Params) -> ApiResult {
-        let storage = self.storage(tenant);
+        let storage = self.storage(tenant, &p)?;
         self.union_over_match_sets(&p, |query| {
             let storage = storage.clone();
             async move { storage.label_names(&query).await }
@@ -199,7 +206,7 @@ impl Querier {
                 "invalid label name: {name:?}"
             )));
         }
-        let storage = self.storage(tenant);
+        let storage = self.storage(tenant, &p)?;
         self.union_over_match_sets(&p, |query| {
             let (storage, name) = (storage.clone(), name.clone());
             async move { storage.label_values(&name, &query).await }
@@ -221,10 +228,8 @@ impl Querier {
         let mut warnings = Vec::new();
         for matchers in match_sets_or_all(sets) {
             let query = SeriesQuery {
-                matchers,
-                min_time: start,
-                max_time: end,
                 skip_chunks: true,
+                ..SeriesQuery::new(matchers, start, end)
             };
             let (found, w) = lookup(query).await.map_err(storage_error)?;
             all.extend(found);
