@@ -17,7 +17,8 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run every role in one process (receive + ingest + query) with embedded defaults.
+    /// Run every role in one process (receive + ingest + query + store) with embedded
+    /// defaults.
     All(RunArgs),
     /// Run the receiver: remote-write endpoint forwarding to ingesters.
     Receive(RunArgs),
@@ -25,6 +26,8 @@ enum Command {
     Ingest(RunArgs),
     /// Run the querier: PromQL and the Prometheus HTTP API over StoreAPIs.
     Query(RunArgs),
+    /// Run the store gateway: serves the blocks in object storage over the StoreAPI.
+    Store(RunArgs),
     /// Configuration utilities.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -67,7 +70,7 @@ struct RunArgs {
     /// gRPC listen address (ingester Push, StoreAPI, Info).
     #[arg(long = "grpc.listen", env = "CAIRN_GRPC_LISTEN")]
     grpc_listen: Option<SocketAddr>,
-    /// Directory for stateful data (WAL, head).
+    /// Directory for stateful data (WAL, head, and the default filesystem bucket).
     #[arg(long = "data.dir", env = "CAIRN_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Log filter, e.g. `info` or `debug,h2=info`.
@@ -173,6 +176,7 @@ pub(crate) fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Receive(a) => (Roles::RECEIVE, a),
         Command::Ingest(a) => (Roles::INGEST, a),
         Command::Query(a) => (Roles::QUERY, a),
+        Command::Store(a) => (Roles::STORE, a),
         Command::Config(ConfigCommand::Check { file }) => {
             Config::load(&file)?.validate()?;
             println_ok(&format!("{}: configuration is valid", file.display()));

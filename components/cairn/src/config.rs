@@ -12,6 +12,7 @@ use cairn_ops::tenancy::TenancyConfig;
 use cairn_ops::LogFormat;
 use cairn_query::QueryConfig;
 use cairn_receive::ReceiveConfig;
+use cairn_store::StoreConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::CliError;
@@ -57,6 +58,8 @@ pub(crate) struct Config {
     pub(crate) ingest: IngestConfig,
     /// Querier settings.
     pub(crate) query: QueryConfig,
+    /// Store gateway settings.
+    pub(crate) store: StoreConfig,
     /// Object storage for blocks, shared by every role that reads or writes them.
     pub(crate) bucket: BucketConfig,
 }
@@ -70,6 +73,7 @@ impl Default for Config {
             receive: ReceiveConfig::default(),
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),
+            store: StoreConfig::default(),
             bucket: BucketConfig::default(),
         }
     }
@@ -92,6 +96,11 @@ impl Config {
         Self::from_yaml(&text, &path.display().to_string())
     }
 
+    /// Where a filesystem bucket without `bucket.filesystem.dir` keeps its objects.
+    pub(crate) fn default_bucket_dir(&self) -> PathBuf {
+        self.data_dir.join("bucket")
+    }
+
     /// Validates every section; the message names the offending field.
     pub(crate) fn validate(&self) -> Result<(), CliError> {
         let check = |r: Result<(), String>| r.map_err(CliError::Config);
@@ -102,6 +111,7 @@ impl Config {
         check(self.receive.validate())?;
         check(self.ingest.validate())?;
         check(self.query.validate())?;
+        check(self.store.validate())?;
         self.bucket
             .validate()
             .map_err(|e| CliError::Config(e.to_string()))?;

@@ -246,7 +246,7 @@ impl BlockStore {
         Ok(Some(TenantBlocks { known, visible }))
     }
 
-    /// Syncs every `interval` until `stop` turns true.
+    /// Syncs now and then every `interval` until `stop` turns true.
     pub async fn run_sync_loop(
         self: Arc<Self>,
         interval: Duration,
@@ -254,13 +254,21 @@ impl BlockStore {
     ) {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let stopped = async move {
+            // The guard wait_for returns must not live across an await.
+            let _ = stop.wait_for(|s| *s).await.map(|_| ());
+        };
+        tokio::pin!(stopped);
         loop {
+            // A sync cancelled by shutdown leaves the block set as it was: the new
+            // set replaces the old one only at its end.
             tokio::select! {
-                _ = tick.tick() => {
+                _ = &mut stopped => return,
+                _ = async {
+                    tick.tick().await;
                     // Errors are logged and counted by sync().
                     let _ = self.sync().await;
-                }
-                _ = stop.wait_for(|s| *s) => return,
+                } => {}
             }
         }
     }
