@@ -354,3 +354,25 @@ async fn downsampled_data_answers_rate_and_over_time_functions_like_raw_data() {
     .await;
     assert_ne!(scalar_value(&raw_v), scalar_value(&down_v));
 }
+
+#[tokio::test]
+async fn the_lookback_grows_to_the_resolution_so_sparse_downsampled_points_are_found() {
+    let raw = samples(0, 6 * H);
+    let mut store = Fixed::new("store", vec![series(xor_chunks(&raw, 120))]);
+    // A 1h-resolution chunk: one point per hour.
+    store.downsampled = vec![series(vec![downsample(&raw, H)])];
+    let app = querier(vec![store]).await;
+    // 40 minutes after the last window's point: beyond the default 5m lookback.
+    let at = secs(5 * H - 15_000 + 40 * MIN);
+    let (status, v) = query(
+        &app,
+        &[
+            ("query", "x"),
+            ("time", &at),
+            ("max_source_resolution", "1h"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"]["result"].as_array().unwrap().len(), 1, "{v}");
+}

@@ -91,10 +91,20 @@ impl Querier {
         }
     }
 
-    fn query_options(&self, p: &Params) -> Result<QueryOptions, QueryApiError> {
-        Ok(QueryOptions {
-            lookback_delta: p.duration("lookback_delta")?,
-        })
+    /// With downsampled data allowed, the lookback is at least the resolution (as in
+    /// Thanos): points of a 1h-resolution block are an hour apart, and an instant
+    /// selector with a 5m lookback would find none between them.
+    fn query_options(
+        &self,
+        p: &Params,
+        max_resolution_ms: i64,
+    ) -> Result<QueryOptions, QueryApiError> {
+        let mut lookback_delta = p.duration("lookback_delta")?;
+        let resolution = Duration::from_millis(max_resolution_ms.max(0) as u64);
+        if resolution > lookback_delta.unwrap_or(self.config.lookback_delta) {
+            lookback_delta = Some(resolution);
+        }
+        Ok(QueryOptions { lookback_delta })
     }
 
     async fn instant_query(&self, tenant: TenantId, p: Params) -> ApiResult {
@@ -102,10 +112,11 @@ impl Querier {
             QueryApiError::BadData("invalid parameter \"query\": query must not be empty".into())
         })?;
         let time = p.time_or("time", now_ms())?;
-        let opts = self.query_options(&p)?;
+        let max_resolution = p.max_source_resolution(0)?;
+        let opts = self.query_options(&p, max_resolution)?;
         let storage = self
             .storage(tenant, &p)?
-            .with_max_resolution(p.max_source_resolution(0)?);
+            .with_max_resolution(max_resolution);
         let start = Instant::now();
         let run = self.engine.instant_query(&storage, query, time, &opts);
         let result = with_timeout(p.duration("timeout")?, run).await;
@@ -140,10 +151,11 @@ impl Querier {
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
             ));
         }
-        let opts = self.query_options(&p)?;
+        let max_resolution = p.max_source_resolution(step_ms)?;
+        let opts = self.query_options(&p, max_resolution)?;
         let storage = self
             .storage(tenant, &p)?
-            .with_max_resolution(p.max_source_resolution(step_ms)?);
+            .with_max_resolution(max_resolution);
         let began = Instant::now();
         let run = self
             .engine
