@@ -29,11 +29,12 @@ mod blockset;
 mod config;
 mod error;
 mod metrics;
+
+use metrics::StoreMetrics;
 mod store;
 
 pub use config::StoreConfig;
 pub use error::StoreError;
-pub use metrics::StoreMetrics;
 pub use store::{BlockStore, SyncReport};
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 /// The store gateway's own metrics.
 #[derive(Debug, Clone, Default)]
-pub struct StoreMetrics {
+pub(crate) struct StoreMetrics {
     pub(crate) blocks_loaded: Gauge,
     pub(crate) tenants: Gauge,
     pub(crate) syncs: Counter,
@@ -23,7 +23,7 @@ pub struct StoreMetrics {
 impl StoreMetrics {
     /// Creates the metrics and registers them (and the cache counters of `caches`)
     /// under `cairn_store_*`.
-    pub fn new(registry: &mut Registry, caches: &BlockCaches) -> Self {
+    pub(crate) fn new(registry: &mut Registry, caches: &BlockCaches) -> Self {
         let m = Self::default();
         registry.register(
             "cairn_store_blocks_loaded",
