@@ -126,6 +126,14 @@ impl BlockCaches {
         &self.stats
     }
 
+    /// Bytes held right now by the metadata and the data cache.
+    pub fn usage(&self) -> CacheSizes {
+        CacheSizes {
+            metadata_bytes: self.metadata.lock().weight,
+            data_bytes: self.data.lock().weight,
+        }
+    }
+
     pub(crate) fn metadata(&self, block: &Ulid) -> Option<ArrowReaderMetadata> {
         let hit = self.metadata.lock().get(block);
         let counter = if hit.is_some() {

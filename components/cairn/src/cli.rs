@@ -17,7 +17,8 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run every role in one process (receive + ingest + query) with embedded defaults.
+    /// Run every role in one process (receive + ingest + query + store) with embedded
+    /// defaults.
     All(RunArgs),
     /// Run the receiver: remote-write endpoint forwarding to ingesters.
     Receive(RunArgs),
@@ -31,6 +32,8 @@ enum Command {
     /// Operator tools.
     #[command(subcommand)]
     Tools(ToolsCommand),
+    /// Run the store gateway: serves the blocks in object storage over the StoreAPI.
+    Store(RunArgs),
     /// Configuration utilities.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -90,7 +93,7 @@ pub(crate) struct RunArgs {
     /// gRPC listen address (ingester Push, StoreAPI, Info).
     #[arg(long = "grpc.listen", env = "CAIRN_GRPC_LISTEN")]
     grpc_listen: Option<SocketAddr>,
-    /// Directory for stateful data (WAL, head).
+    /// Directory for stateful data (WAL, head, and the default filesystem bucket).
     #[arg(long = "data.dir", env = "CAIRN_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Log filter, e.g. `info` or `debug,h2=info`.
@@ -199,6 +202,7 @@ pub(crate) fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Compact(a) if a.once => return roles::compact_once(a.run.config()?),
         Command::Compact(a) => (Roles::COMPACT, a.run),
         Command::Tools(ToolsCommand::Bucket(c)) => return crate::tools::run(c),
+        Command::Store(a) => (Roles::STORE, a),
         Command::Config(ConfigCommand::Check { file }) => {
             Config::load(&file)?.validate()?;
             println_ok(&format!("{}: configuration is valid", file.display()));

@@ -13,6 +13,7 @@ use cairn_ops::tenancy::TenancyConfig;
 use cairn_ops::LogFormat;
 use cairn_query::QueryConfig;
 use cairn_receive::ReceiveConfig;
+use cairn_store::StoreConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::CliError;
@@ -58,6 +59,8 @@ pub(crate) struct Config {
     pub(crate) ingest: IngestConfig,
     /// Querier settings.
     pub(crate) query: QueryConfig,
+    /// Store gateway settings.
+    pub(crate) store: StoreConfig,
     /// Object storage for blocks, shared by every role that reads or writes them.
     pub(crate) bucket: BucketConfig,
     /// Compactor settings.
@@ -73,6 +76,7 @@ impl Default for Config {
             receive: ReceiveConfig::default(),
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),
+            store: StoreConfig::default(),
             bucket: BucketConfig::default(),
             compact: CompactConfig::default(),
         }
@@ -106,6 +110,7 @@ impl Config {
         check(self.receive.validate())?;
         check(self.ingest.validate())?;
         check(self.query.validate())?;
+        check(self.store.validate())?;
         self.bucket
             .validate()
             .map_err(|e| CliError::Config(e.to_string()))?;

@@ -1,8 +1,11 @@
 //! Starting and stopping roles. `cairn all` and the split roles run this same code;
 //! `all` only enables every role and points the receiver and querier at the process's
-//! own gRPC server, so data still flows receiver → gRPC → ingester → StoreAPI → querier.
-//! The compactor (in `all` too, so a single node keeps its bucket tidy) runs on its
-//! interval in the background of the same process.
+//! own gRPC servers, so data still flows receiver → gRPC → ingester → StoreAPI → querier,
+//! and blocks in the bucket → store gateway → StoreAPI → querier. The ingester's StoreAPI
+//! owns `server.grpc_listen`, so in `all` the store gateway serves on its own port
+//! (`store.grpc_listen`, by default a free loopback port only this process uses). The
+//! compactor (in `all` too, so a single node keeps its bucket tidy) runs on its interval
+//! in the background of the same process.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +18,7 @@ use cairn_model::TenantId;
 use cairn_ops::{ops_router, HttpMetrics, Readiness};
 use cairn_query::Querier;
 use cairn_receive::{Distributor, Receiver};
+use cairn_store::BlockStore;
 use cairn_storeapi::{StoreClient, StoreService};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
@@ -30,39 +34,43 @@ pub(crate) struct Roles {
     ingest: bool,
     query: bool,
     compact: bool,
+    store: bool,
 }
 
 impl Roles {
+    const NONE: Self = Self {
+        receive: false,
+        ingest: false,
+        query: false,
+        store: false,
+        compact: false,
+    };
     pub(crate) const ALL: Self = Self {
         receive: true,
         ingest: true,
         query: true,
+        store: true,
         compact: true,
     };
     pub(crate) const RECEIVE: Self = Self {
         receive: true,
-        ingest: false,
-        query: false,
-        compact: false,
+        ..Self::NONE
     };
     pub(crate) const INGEST: Self = Self {
-        receive: false,
         ingest: true,
-        query: false,
-        compact: false,
+        ..Self::NONE
     };
     pub(crate) const QUERY: Self = Self {
-        receive: false,
-        ingest: false,
         query: true,
-        compact: false,
+        ..Self::NONE
     };
-
+    pub(crate) const STORE: Self = Self {
+        store: true,
+        ..Self::NONE
+    };
     pub(crate) const COMPACT: Self = Self {
-        receive: false,
-        ingest: false,
-        query: false,
         compact: true,
+        ..Self::NONE
     };
 
     fn names(self) -> Vec<&'static str> {
@@ -71,6 +79,7 @@ impl Roles {
             (self.ingest, "ingest"),
             (self.query, "query"),
             (self.compact, "compact"),
+            (self.store, "store"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -92,6 +101,8 @@ fn loopback_addr(listen: SocketAddr) -> String {
 pub(crate) fn run(roles: Roles, mut config: Config) -> Result<(), CliError> {
     cairn_ops::init_logging(config.server.log_format, &config.server.log_level);
     let own_grpc = loopback_addr(config.server.grpc_listen);
+    // The process's own store gateway joins the querier's stores once it is bound.
+    let query_own_store = roles.store && roles.query && config.query.stores.is_empty();
     if roles.ingest && roles.receive && config.receive.ingesters.is_empty() {
         config.receive.ingesters = vec![own_grpc.clone()];
     }
@@ -103,7 +114,7 @@ pub(crate) fn run(roles: Roles, mut config: Config) -> Result<(), CliError> {
             "receive.ingesters must list at least one ingester".into(),
         ));
     }
-    if roles.query && config.query.stores.is_empty() {
+    if roles.query && config.query.stores.is_empty() && !query_own_store {
         return Err(CliError::Config(
             "query.stores must list at least one store".into(),
         ));
@@ -115,10 +126,56 @@ pub(crate) fn run(roles: Roles, mut config: Config) -> Result<(), CliError> {
             role: "runtime",
             message: e.to_string(),
         })?;
-    runtime.block_on(serve(roles, config))
+    runtime.block_on(serve(roles, config, query_own_store))
 }
 
-async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
+/// The store gateway, bound but not yet serving.
+struct StoreRole {
+    store: Arc<BlockStore>,
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+fn store_error(message: impl ToString) -> CliError {
+    CliError::Role {
+        role: "store",
+        message: message.to_string(),
+    }
+}
+
+/// Opens the bucket and binds the store gateway's gRPC port: `server.grpc_listen`, or
+/// when an ingester already serves the StoreAPI there, `store.grpc_listen`.
+async fn prepare_store(
+    config: &Config,
+    shares_process_with_ingester: bool,
+    registry: &mut Registry,
+) -> Result<StoreRole, CliError> {
+    let bucket = config.open_bucket("store")?;
+    let listen = if shares_process_with_ingester {
+        config
+            .store
+            .grpc_listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    } else {
+        config.server.grpc_listen
+    };
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| CliError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(store_error)?;
+    tracing::info!(bucket = bucket.description(), %addr, "store gateway bound");
+    let store = Arc::new(BlockStore::new(bucket, &config.store, Some(registry)));
+    Ok(StoreRole {
+        store,
+        listener,
+        addr,
+    })
+}
+
+async fn serve(roles: Roles, mut config: Config, query_own_store: bool) -> Result<(), CliError> {
     tracing::info!(roles = ?roles.names(), http = %config.server.http_listen, grpc = %config.server.grpc_listen, "starting cairn");
     let mut registry = Registry::default();
     let readiness = Readiness::default();
@@ -128,6 +185,16 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
         &config.tenancy.default_tenant
     })
     .map_err(|e| CliError::Config(e.to_string()))?;
+
+    let store_role = if roles.store {
+        let role = prepare_store(&config, roles.ingest, &mut registry).await?;
+        if query_own_store {
+            config.query.stores.push(loopback_addr(role.addr));
+        }
+        Some(role)
+    } else {
+        None
+    };
 
     let mut app = Router::new();
     if roles.receive {
@@ -199,6 +266,39 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
     let stateless_ready = readiness.component("http");
     stateless_ready.set_ready();
 
+    let mut servers = Vec::new();
+    if let Some(role) = store_role {
+        // Ready once the first sync has listed the bucket; until then queries would
+        // silently miss every block.
+        let ready = readiness.component("store gateway initial sync");
+        let mut synced = role.store.synced();
+        tokio::spawn(async move {
+            if synced.wait_for(|s| *s).await.is_ok() {
+                ready.set_ready();
+            }
+        });
+        servers.push(tokio::spawn(
+            role.store
+                .clone()
+                .run_sync_loop(config.store.sync_interval, stop_rx.clone()),
+        ));
+        let service = StoreService::new(role.store, default_tenant.clone());
+        let server = tonic::transport::Server::builder()
+            .add_service(service.store_server())
+            .add_service(service.info_server())
+            .serve_with_incoming_shutdown(
+                tokio_stream_incoming(role.listener),
+                stopped(stop_rx.clone()),
+            );
+        let addr = role.addr;
+        servers.push(tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, %addr, "store gateway grpc server stopped with an error");
+            }
+        }));
+        tracing::info!(%addr, "store gateway grpc server listening");
+    }
+
     let mut ingester = None;
     let mut grpc = None;
     if let Some(metrics) = ingest_metrics {
@@ -262,6 +362,9 @@ async fn serve(roles: Roles, config: Config) -> Result<(), CliError> {
             if let Ok(Err(e)) = grpc.await {
                 tracing::error!(error = %e, "grpc server stopped with an error");
             }
+        }
+        for s in servers {
+            let _ = s.await;
         }
     };
     if let Some(task) = compacting {

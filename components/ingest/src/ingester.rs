@@ -201,11 +201,7 @@ impl StoreBackend for Ingester {
                 } else {
                     s.chunks
                         .into_iter()
-                        .map(|c| RawChunk {
-                            min_time: c.min_t,
-                            max_time: c.max_t,
-                            data: c.bytes,
-                        })
+                        .map(|c| RawChunk::xor(c.min_t, c.max_t, c.bytes))
                         .collect()
                 },
             })

@@ -53,12 +53,11 @@ async fn start(dir: &std::path::Path) -> String {
 }
 
 fn all_series() -> SeriesQuery {
-    SeriesQuery {
-        matchers: vec![Matcher::new(MatchOp::Regex, "__name__", ".+").unwrap()],
-        min_time: i64::MIN,
-        max_time: i64::MAX,
-        skip_chunks: false,
-    }
+    SeriesQuery::new(
+        vec![Matcher::new(MatchOp::Regex, "__name__", ".+").unwrap()],
+        i64::MIN,
+        i64::MAX,
+    )
 }
 
 #[tokio::test]
@@ -162,13 +161,15 @@ async fn pushed_samples_come_back_over_the_storeapi_sorted_and_per_tenant() {
 
     // Matchers and time ranges narrow the selection.
     let query = SeriesQuery {
-        matchers: vec![
-            Matcher::equal("__name__", "a_metric"),
-            Matcher::new(MatchOp::NotEqual, "replica", "1").unwrap(),
-        ],
-        min_time: 0,
-        max_time: 10_000,
         skip_chunks: true,
+        ..SeriesQuery::new(
+            vec![
+                Matcher::equal("__name__", "a_metric"),
+                Matcher::new(MatchOp::NotEqual, "replica", "1").unwrap(),
+            ],
+            0,
+            10_000,
+        )
     };
     let (series, _) = store.series(&team_a, &query).await.unwrap();
     assert_eq!(series.len(), 1);

@@ -1,18 +1,20 @@
-use std::sync::Arc;
-
 use async_trait::async_trait;
-use cairn_model::{Sample, TenantId};
-use cairn_promql::{SelectRequest, SelectResult, Storage, StorageError, StorageSeries};
+use cairn_model::TenantId;
+use cairn_promql::{SelectRequest, SelectResult, Storage, StorageError};
 use cairn_storeapi::{merge_sorted, RawSeries, SeriesQuery, StoreApiError, StoreClient};
 use futures::future::join_all;
+
+use crate::decode::{decode_series, ReadMode};
+use crate::StoreSet;
 
 /// Reads one tenant's data from every store: the querier's [`Storage`] for PromQL and
 /// the source for the series and label endpoints.
 #[derive(Debug, Clone)]
 pub struct FanoutStorage {
-    stores: Arc<Vec<StoreClient>>,
+    stores: StoreSet,
     partial_response: bool,
     tenant: TenantId,
+    max_resolution_ms: i64,
 }
 
 /// Results from every store that answered, plus one warning per store that did not.
@@ -24,35 +26,65 @@ struct Gathered<T> {
 impl FanoutStorage {
     /// A view of `stores` for `tenant`. With `partial_response`, a failing store turns
     /// into a warning; without it, into an error.
-    pub fn new(stores: Arc<Vec<StoreClient>>, partial_response: bool, tenant: TenantId) -> Self {
+    pub fn new(stores: StoreSet, partial_response: bool, tenant: TenantId) -> Self {
         Self {
             stores,
             partial_response,
             tenant,
+            max_resolution_ms: 0,
         }
     }
 
-    async fn gather<'a, T, F, Fut>(&'a self, call: F) -> Result<Gathered<T>, StorageError>
+    /// Lets PromQL read downsampled data up to `ms` of resolution (0: raw only).
+    pub fn with_max_resolution(mut self, ms: i64) -> Self {
+        self.max_resolution_ms = ms.max(0);
+        self
+    }
+
+    /// Asks every store that may hold data in `[mint, maxt]`, in parallel.
+    async fn gather<'a, T, F, Fut>(
+        &'a self,
+        mint: i64,
+        maxt: i64,
+        call: F,
+    ) -> Result<Gathered<T>, StorageError>
     where
         F: Fn(&'a StoreClient) -> Fut,
         Fut: std::future::Future<Output = Result<(T, Vec<String>), StoreApiError>>,
     {
-        let answers = join_all(self.stores.iter().map(call)).await;
+        let call = &call;
+        let answers = join_all((0..self.stores.len()).map(|i| async move {
+            if !self.stores.may_hold(i, mint, maxt).await {
+                return None;
+            }
+            Some(call(self.stores.client(i)).await)
+        }))
+        .await;
         let mut gathered = Gathered {
             results: Vec::with_capacity(answers.len()),
             warnings: Vec::new(),
         };
-        for answer in answers {
+        let mut failed = 0;
+        for answer in answers.into_iter().flatten() {
             match answer {
                 Ok((result, warnings)) => {
                     gathered.results.push(result);
                     gathered.warnings.extend(warnings);
                 }
-                Err(e) if self.partial_response => gathered.warnings.push(e.to_string()),
-                Err(e) => return Err(StorageError::retryable(e.to_string())),
+                Err(e) if self.partial_response => {
+                    failed += 1;
+                    gathered.warnings.push(e.to_string());
+                }
+                Err(e) => {
+                    return Err(StorageError::retryable(format!(
+                        "{e} (partial responses are disabled; enable them with \
+                         partial_response=true or query.partial_response to get the \
+                         other stores' data with a warning)"
+                    )))
+                }
             }
         }
-        if gathered.results.is_empty() && !self.stores.is_empty() {
+        if gathered.results.is_empty() && failed > 0 {
             return Err(StorageError::retryable(format!(
                 "no store answered: {}",
                 gathered.warnings.join("; ")
@@ -66,7 +98,11 @@ impl FanoutStorage {
         &self,
         query: &SeriesQuery,
     ) -> Result<(Vec<RawSeries>, Vec<String>), StorageError> {
-        let g = self.gather(|s| s.series(&self.tenant, query)).await?;
+        let g = self
+            .gather(query.min_time, query.max_time, |s| {
+                s.series(&self.tenant, query)
+            })
+            .await?;
         Ok((merge_sorted(g.results), g.warnings))
     }
 
@@ -75,7 +111,11 @@ impl FanoutStorage {
         &self,
         query: &SeriesQuery,
     ) -> Result<(Vec<String>, Vec<String>), StorageError> {
-        let g = self.gather(|s| s.label_names(&self.tenant, query)).await?;
+        let g = self
+            .gather(query.min_time, query.max_time, |s| {
+                s.label_names(&self.tenant, query)
+            })
+            .await?;
         Ok((sorted_union(g.results), g.warnings))
     }
 
@@ -86,7 +126,9 @@ impl FanoutStorage {
         query: &SeriesQuery,
     ) -> Result<(Vec<String>, Vec<String>), StorageError> {
         let g = self
-            .gather(|s| s.label_values(&self.tenant, name, query))
+            .gather(query.min_time, query.max_time, |s| {
+                s.label_values(&self.tenant, name, query)
+            })
             .await?;
         Ok((sorted_union(g.results), g.warnings))
     }
@@ -99,100 +141,29 @@ fn sorted_union(lists: Vec<Vec<String>>) -> Vec<String> {
     all
 }
 
-/// Decodes a merged series' chunks into one sample list in `[start, end]`. Chunks of
-/// equal series from several stores may overlap; the first sample seen at a timestamp
-/// wins.
-fn decode_series(series: RawSeries, start: i64, end: i64) -> Result<StorageSeries, StorageError> {
-    let mut samples: Vec<Sample> = Vec::new();
-    let mut sorted = true;
-    for chunk in &series.chunks {
-        if chunk.max_time < start || chunk.min_time > end {
-            continue;
-        }
-        let decoded = cairn_chunk::decode(&chunk.data).map_err(|e| {
-            StorageError::permanent(format!("series {}: corrupt chunk: {e}", series.labels))
-        })?;
-        for s in decoded.into_iter().filter(|s| s.t >= start && s.t <= end) {
-            if samples.last().is_some_and(|last| last.t >= s.t) {
-                sorted = false;
-            }
-            samples.push(s);
-        }
-    }
-    if !sorted {
-        samples.sort_by_key(|s| s.t);
-        samples.dedup_by_key(|s| s.t);
-    }
-    Ok(StorageSeries {
-        labels: series.labels,
-        samples,
-    })
-}
-
 #[async_trait]
 impl Storage for FanoutStorage {
     async fn select(&self, req: &SelectRequest) -> Result<SelectResult, StorageError> {
+        // Downsampled chunks carry aggregates instead of samples; which one stands in
+        // for the samples depends on the function reading them.
+        let mode = ReadMode::for_function(req.hints.func.as_deref());
         let query = SeriesQuery {
-            matchers: req.matchers.clone(),
-            min_time: req.start,
-            max_time: req.end,
-            skip_chunks: false,
+            max_resolution_ms: self.max_resolution_ms,
+            aggregates: if self.max_resolution_ms > 0 {
+                mode.aggregates()
+            } else {
+                Vec::new()
+            },
+            ..SeriesQuery::new(req.matchers.clone(), req.start, req.end)
         };
         let (raw, warnings) = self.raw_series(&query).await?;
         let mut series = Vec::with_capacity(raw.len());
         for s in raw {
-            let decoded = decode_series(s, req.start, req.end)?;
+            let decoded = decode_series(s, req.start, req.end, mode)?;
             if !decoded.samples.is_empty() {
                 series.push(decoded);
             }
         }
         Ok(SelectResult { series, warnings })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use cairn_chunk::XorChunk;
-    use cairn_model::Labels;
-    use cairn_storeapi::RawChunk;
-
-    fn chunk(points: &[(i64, f64)]) -> RawChunk {
-        let mut c = XorChunk::new();
-        for &(t, v) in points {
-            c.append(t, v);
-        }
-        RawChunk {
-            min_time: points[0].0,
-            max_time: points[points.len() - 1].0,
-            data: c.bytes().to_vec(),
-        }
-    }
-
-    #[test]
-    fn overlapping_chunks_of_one_series_are_merged_without_double_counting() {
-        let series = RawSeries {
-            labels: Labels::from_pairs([("__name__", "up")]),
-            chunks: vec![
-                chunk(&[(10, 1.0), (20, 2.0), (30, 3.0)]),
-                chunk(&[(20, 2.0), (30, 3.0), (40, 4.0)]),
-            ],
-        };
-        let decoded = decode_series(series, 15, 40).unwrap();
-        let times: Vec<i64> = decoded.samples.iter().map(|s| s.t).collect();
-        assert_eq!(times, [20, 30, 40]);
-    }
-
-    #[test]
-    fn a_corrupt_chunk_is_an_error_not_a_panic() {
-        let series = RawSeries {
-            labels: Labels::from_pairs([("__name__", "up")]),
-            chunks: vec![RawChunk {
-                min_time: 0,
-                max_time: 10,
-                data: vec![0, 5, 1],
-            }],
-        };
-        assert!(decode_series(series, 0, 10).is_err());
     }
 }

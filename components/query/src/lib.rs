@@ -8,22 +8,31 @@
 //!        │
 //!        ▼
 //!  cairn_promql::Engine ──Storage::select──▶ FanoutStorage
-//!                                              │ StoreClient::series on every store, in parallel
+//!                                              │ StoreSet: only stores whose Info range overlaps
+//!                                              │ StoreClient::series in parallel, with max_source_resolution
+//!                                              │ and the aggregates the function needs (SelectHints.func)
 //!                                              │ (a failed store → warning, or error without partial response)
 //!                                              ▼
-//!                                 merge_sorted (k-way by labels) → decode XOR chunks
-//!                                 → merge samples of equal series (drop duplicate timestamps)
+//!                                 merge_sorted (k-way by labels) → decode::decode_series:
+//!                                 XOR chunks and downsampled aggregates → one sample per
+//!                                 timestamp (head + just-uploaded block not double counted)
 //!        ▼
 //!  Prometheus JSON: {"status":"success","data":{"resultType":…,"result":…},"warnings":[…]}
 //! ```
 
 mod api;
 mod config;
+mod decode;
+mod endpoints;
 mod error;
 mod fanout;
 mod metrics;
 
 pub use api::{not_found, router, Querier};
 pub use config::QueryConfig;
+pub use endpoints::StoreSet;
 pub use error::QueryApiError;
 pub use fanout::FanoutStorage;
+
+#[cfg(test)]
+mod tests;

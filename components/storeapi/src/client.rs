@@ -7,8 +7,8 @@ use cairn_proto::thanos::info as infopb;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
-use crate::convert::{labels_from_proto, matchers_to_proto};
-use crate::{RawChunk, RawSeries, SeriesQuery, StoreApiError, StoreInfo, TENANT_METADATA_KEY};
+use crate::convert::{aggregates_to_proto, chunk_from_proto, labels_from_proto, matchers_to_proto};
+use crate::{RawSeries, SeriesQuery, StoreApiError, StoreInfo, TENANT_METADATA_KEY};
 
 /// A StoreAPI endpoint the querier reads from. Cheap to clone; connects lazily.
 #[derive(Debug, Clone)]
@@ -68,6 +68,8 @@ impl StoreClient {
                 max_time: query.max_time,
                 matchers: matchers_to_proto(&query.matchers),
                 skip_chunks: query.skip_chunks,
+                max_resolution_window: query.max_resolution_ms,
+                aggregates: aggregates_to_proto(&query.aggregates),
                 partial_response_strategy: thanos::PartialResponseStrategy::Abort as i32,
                 ..Default::default()
             },
@@ -183,17 +185,6 @@ fn component_type(s: &str) -> &'static str {
 fn series_from_proto(s: thanos::Series) -> RawSeries {
     RawSeries {
         labels: labels_from_proto(s.labels),
-        chunks: s
-            .chunks
-            .into_iter()
-            .filter_map(|c| {
-                let raw = c.raw?;
-                (raw.r#type == thanos::chunk::Encoding::Xor as i32).then_some(RawChunk {
-                    min_time: c.min_time,
-                    max_time: c.max_time,
-                    data: raw.data,
-                })
-            })
-            .collect(),
+        chunks: s.chunks.into_iter().filter_map(chunk_from_proto).collect(),
     }
 }

@@ -3,7 +3,96 @@
 use cairn_model::{Label, Labels, MatchOp, Matcher};
 use cairn_proto::{prometheus, thanos};
 
-use crate::StoreApiError;
+use crate::{Aggregate, RawAggregates, RawChunk, StoreApiError};
+
+fn xor_chunk(data: Vec<u8>) -> thanos::Chunk {
+    thanos::Chunk {
+        r#type: thanos::chunk::Encoding::Xor as i32,
+        data,
+        hash: 0,
+    }
+}
+
+fn xor_data(c: Option<thanos::Chunk>) -> Option<Vec<u8>> {
+    c.filter(|c| c.r#type == thanos::chunk::Encoding::Xor as i32)
+        .map(|c| c.data)
+}
+
+/// A chunk to its StoreAPI form: `raw` for raw samples, the aggregate fields for a
+/// downsampled chunk.
+pub fn chunk_to_proto(c: RawChunk) -> thanos::AggrChunk {
+    let mut out = thanos::AggrChunk {
+        min_time: c.min_time,
+        max_time: c.max_time,
+        ..Default::default()
+    };
+    match c.aggregates {
+        None => out.raw = Some(xor_chunk(c.data)),
+        Some(a) => {
+            let [count, sum, min, max, counter] = a.0;
+            out.count = count.map(xor_chunk);
+            out.sum = sum.map(xor_chunk);
+            out.min = min.map(xor_chunk);
+            out.max = max.map(xor_chunk);
+            out.counter = counter.map(xor_chunk);
+        }
+    }
+    out
+}
+
+/// A StoreAPI chunk to a [`RawChunk`]; `None` when it holds nothing Cairn can decode
+/// (a non-XOR encoding such as native histograms).
+pub fn chunk_from_proto(c: thanos::AggrChunk) -> Option<RawChunk> {
+    if let Some(raw) = xor_data(c.raw) {
+        return Some(RawChunk::xor(c.min_time, c.max_time, raw));
+    }
+    let aggregates = RawAggregates([
+        xor_data(c.count),
+        xor_data(c.sum),
+        xor_data(c.min),
+        xor_data(c.max),
+        xor_data(c.counter),
+    ]);
+    if aggregates.0.iter().all(Option::is_none) {
+        return None;
+    }
+    Some(RawChunk {
+        min_time: c.min_time,
+        max_time: c.max_time,
+        data: Vec::new(),
+        aggregates: Some(Box::new(aggregates)),
+    })
+}
+
+/// StoreAPI aggregate codes to [`Aggregate`]s; `RAW` and unknown codes are dropped
+/// since raw chunks are always sent whole.
+pub fn aggregates_from_proto(codes: &[i32]) -> Vec<Aggregate> {
+    codes
+        .iter()
+        .filter_map(|&c| match thanos::Aggr::try_from(c) {
+            Ok(thanos::Aggr::Count) => Some(Aggregate::Count),
+            Ok(thanos::Aggr::Sum) => Some(Aggregate::Sum),
+            Ok(thanos::Aggr::Min) => Some(Aggregate::Min),
+            Ok(thanos::Aggr::Max) => Some(Aggregate::Max),
+            Ok(thanos::Aggr::Counter) => Some(Aggregate::Counter),
+            Ok(thanos::Aggr::Raw) | Err(_) => None,
+        })
+        .collect()
+}
+
+/// [`Aggregate`]s to StoreAPI aggregate codes.
+pub fn aggregates_to_proto(aggrs: &[Aggregate]) -> Vec<i32> {
+    aggrs
+        .iter()
+        .map(|a| match a {
+            Aggregate::Count => thanos::Aggr::Count,
+            Aggregate::Sum => thanos::Aggr::Sum,
+            Aggregate::Min => thanos::Aggr::Min,
+            Aggregate::Max => thanos::Aggr::Max,
+            Aggregate::Counter => thanos::Aggr::Counter,
+        } as i32)
+        .collect()
+}
 
 /// StoreAPI matchers to model matchers (compiling regexes).
 pub fn matchers_from_proto(ms: &[thanos::LabelMatcher]) -> Result<Vec<Matcher>, StoreApiError> {
@@ -115,6 +204,35 @@ mod tests {
             matchers_from_proto(&[m]),
             Err(StoreApiError::InvalidRequest(_))
         ));
+    }
+
+    #[test]
+    fn raw_and_downsampled_chunks_round_trip_through_proto() {
+        let raw = RawChunk::xor(1, 2, vec![0, 1, 2]);
+        assert_eq!(chunk_from_proto(chunk_to_proto(raw.clone())), Some(raw));
+        let mut a = RawAggregates::default();
+        a.set(Aggregate::Count, vec![0, 1, 7]);
+        a.set(Aggregate::Counter, vec![0, 1, 9]);
+        let down = RawChunk {
+            min_time: 0,
+            max_time: 300_000,
+            data: Vec::new(),
+            aggregates: Some(Box::new(a)),
+        };
+        let proto = chunk_to_proto(down.clone());
+        assert!(proto.raw.is_none() && proto.sum.is_none() && proto.count.is_some());
+        assert_eq!(chunk_from_proto(proto), Some(down));
+        assert_eq!(chunk_from_proto(thanos::AggrChunk::default()), None);
+    }
+
+    #[test]
+    fn aggregates_round_trip_and_raw_is_dropped() {
+        let all = Aggregate::ALL.to_vec();
+        assert_eq!(aggregates_from_proto(&aggregates_to_proto(&all)), all);
+        assert_eq!(
+            aggregates_from_proto(&[thanos::Aggr::Raw as i32, 99]),
+            Vec::<Aggregate>::new()
+        );
     }
 
     #[test]

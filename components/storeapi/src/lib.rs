@@ -22,8 +22,9 @@ mod merge;
 mod server;
 
 pub use client::StoreClient;
+pub use convert::{chunk_from_proto, chunk_to_proto};
 pub use error::StoreApiError;
-pub use merge::merge_sorted;
+pub use merge::{merge_sorted, sort_and_dedup_chunks};
 pub use server::{StoreBackend, StoreService, TENANT_METADATA_KEY};
 
 use cairn_model::{Labels, Matcher};
@@ -39,6 +40,73 @@ pub struct SeriesQuery {
     pub max_time: i64,
     /// Only labels are needed (e.g. `/api/v1/series`).
     pub skip_chunks: bool,
+    /// Coarsest downsampling resolution (ms) the caller accepts; 0 means raw data only.
+    pub max_resolution_ms: i64,
+    /// Aggregates the caller reads from downsampled chunks; empty means all of them.
+    pub aggregates: Vec<Aggregate>,
+}
+
+impl SeriesQuery {
+    /// Raw data of the series matching `matchers` in `[min_time, max_time]`.
+    pub fn new(matchers: Vec<Matcher>, min_time: i64, max_time: i64) -> Self {
+        Self {
+            matchers,
+            min_time,
+            max_time,
+            skip_chunks: false,
+            max_resolution_ms: 0,
+            aggregates: Vec::new(),
+        }
+    }
+}
+
+/// An aggregate of a downsampled chunk (Thanos's `storepb.Aggr`, without `RAW`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Aggregate {
+    /// Raw samples per window.
+    Count,
+    /// Sum of the raw samples per window.
+    Sum,
+    /// Smallest raw sample per window.
+    Min,
+    /// Largest raw sample per window.
+    Max,
+    /// Counter value with resets removed, for `rate` and friends.
+    Counter,
+}
+
+impl Aggregate {
+    /// Every aggregate in storage order.
+    pub const ALL: [Aggregate; 5] = [Self::Count, Self::Sum, Self::Min, Self::Max, Self::Counter];
+}
+
+/// The aggregate XOR chunks of one downsampled chunk (one point per window each),
+/// indexed like [`Aggregate::ALL`]; `None` when the store did not send that aggregate.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawAggregates(pub [Option<Vec<u8>>; 5]);
+
+impl RawAggregates {
+    /// The XOR bytes of one aggregate.
+    pub fn get(&self, a: Aggregate) -> Option<&[u8]> {
+        self.0[a as usize].as_deref()
+    }
+
+    /// Sets one aggregate.
+    pub fn set(&mut self, a: Aggregate, data: Vec<u8>) {
+        self.0[a as usize] = Some(data);
+    }
+
+    /// Drops every aggregate not in `keep` (all are kept when `keep` is empty).
+    pub fn retain(&mut self, keep: &[Aggregate]) {
+        if keep.is_empty() {
+            return;
+        }
+        for a in Aggregate::ALL {
+            if !keep.contains(&a) {
+                self.0[a as usize] = None;
+            }
+        }
+    }
 }
 
 /// One encoded chunk of a series as stored and shipped.
@@ -48,8 +116,28 @@ pub struct RawChunk {
     pub min_time: i64,
     /// Last sample timestamp in the chunk.
     pub max_time: i64,
-    /// Prometheus XOR chunk bytes (2-byte count header + bit stream).
+    /// Prometheus XOR chunk bytes (2-byte count header + bit stream); empty for a
+    /// downsampled chunk.
     pub data: Vec<u8>,
+    /// The aggregates of a downsampled chunk; `None` for raw samples.
+    pub aggregates: Option<Box<RawAggregates>>,
+}
+
+impl RawChunk {
+    /// A chunk of raw samples.
+    pub fn xor(min_time: i64, max_time: i64, data: Vec<u8>) -> Self {
+        Self {
+            min_time,
+            max_time,
+            data,
+            aggregates: None,
+        }
+    }
+
+    /// Whether the chunk holds downsampled aggregates instead of raw samples.
+    pub fn is_downsampled(&self) -> bool {
+        self.aggregates.is_some()
+    }
 }
 
 /// A series with its raw chunks, as returned by a backend or a remote store.

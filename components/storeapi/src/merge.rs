@@ -3,12 +3,13 @@ use std::collections::BinaryHeap;
 
 use cairn_model::Labels;
 
-use crate::RawSeries;
+use crate::{RawChunk, RawSeries};
 
 /// K-way merges per-store series lists, each sorted by labels, into one sorted list.
 /// Series with equal labels from different stores (replicas, or a head and a block)
-/// become one series whose chunks are all of theirs sorted by `min_time`; overlapping
-/// samples are resolved when the chunks are decoded.
+/// become one series whose chunks are all of theirs sorted by `min_time`, exact
+/// duplicate chunks dropped; overlapping samples are resolved when the chunks are
+/// decoded.
 pub fn merge_sorted(streams: Vec<Vec<RawSeries>>) -> Vec<RawSeries> {
     let total: usize = streams.iter().map(Vec::len).sum();
     let mut iters: Vec<_> = streams.into_iter().map(Vec::into_iter).collect();
@@ -33,7 +34,7 @@ pub fn merge_sorted(streams: Vec<Vec<RawSeries>>) -> Vec<RawSeries> {
         match out.last_mut() {
             Some(last) if last.labels == labels => {
                 last.chunks.extend(series.chunks);
-                last.chunks.sort_by_key(|c| (c.min_time, c.max_time));
+                sort_and_dedup_chunks(&mut last.chunks);
             }
             _ => out.push(series),
         }
@@ -41,21 +42,33 @@ pub fn merge_sorted(streams: Vec<Vec<RawSeries>>) -> Vec<RawSeries> {
     out
 }
 
+/// Sorts chunks by time and drops exact duplicates (the same chunk read from two
+/// overlapping blocks, or from two replicas that cut identical chunks).
+pub fn sort_and_dedup_chunks(chunks: &mut Vec<RawChunk>) {
+    chunks.sort_by_key(|c| (c.min_time, c.max_time));
+    let mut out: Vec<RawChunk> = Vec::with_capacity(chunks.len());
+    for c in chunks.drain(..) {
+        let same_range = out
+            .iter()
+            .rev()
+            .take_while(|o| (o.min_time, o.max_time) == (c.min_time, c.max_time));
+        if !same_range.into_iter().any(|o| *o == c) {
+            out.push(c);
+        }
+    }
+    *chunks = out;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RawChunk;
 
     fn series(name: &str, min_times: &[i64]) -> RawSeries {
         RawSeries {
             labels: Labels::from_pairs([("__name__", name)]),
             chunks: min_times
                 .iter()
-                .map(|&t| RawChunk {
-                    min_time: t,
-                    max_time: t + 10,
-                    data: vec![],
-                })
+                .map(|&t| RawChunk::xor(t, t + 10, vec![t as u8]))
                 .collect(),
         }
     }
@@ -73,5 +86,16 @@ mod tests {
         assert_eq!(names, ["a", "b", "c"]);
         let starts: Vec<_> = merged[2].chunks.iter().map(|c| c.min_time).collect();
         assert_eq!(starts, [0, 20]);
+    }
+
+    #[test]
+    fn identical_chunks_from_two_stores_are_kept_once() {
+        let a = vec![series("c", &[0, 20])];
+        let b = vec![series("c", &[20, 40])];
+        let mut different = series("c", &[20]);
+        different.chunks[0].data = vec![99];
+        let merged = merge_sorted(vec![a, b, vec![different]]);
+        let starts: Vec<_> = merged[0].chunks.iter().map(|c| c.min_time).collect();
+        assert_eq!(starts, [0, 20, 20, 40]);
     }
 }

@@ -9,7 +9,7 @@ use cairn_proto::thanos::info as infopb;
 use futures::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::convert::{labels_to_proto, matchers_from_proto};
+use crate::convert::{aggregates_from_proto, chunk_to_proto, labels_to_proto, matchers_from_proto};
 use crate::{merge_sorted, RawSeries, SeriesQuery, StoreApiError, StoreInfo};
 
 /// The gRPC metadata entry that carries the tenant, as in Thanos.
@@ -138,6 +138,8 @@ impl<B: StoreBackend> thanos::store_server::Store for StoreService<B> {
             min_time: req.min_time,
             max_time: req.max_time,
             skip_chunks: req.skip_chunks,
+            max_resolution_ms: req.max_resolution_window.max(0),
+            aggregates: aggregates_from_proto(&req.aggregates),
         };
         let series = self
             .backend
@@ -147,10 +149,11 @@ impl<B: StoreBackend> thanos::store_server::Store for StoreService<B> {
         let series = without_labels(series, &req.without_replica_labels);
         let limit = usize::try_from(req.limit).ok().filter(|l| *l > 0);
         let skip_chunks = req.skip_chunks;
+        let aggregates = query.aggregates;
         let responses = series
             .into_iter()
             .take(limit.unwrap_or(usize::MAX))
-            .map(move |s| Ok(series_response(s, skip_chunks)));
+            .map(move |s| Ok(series_response(s, skip_chunks, &aggregates)));
         Ok(Response::new(Box::pin(futures::stream::iter(responses))))
     }
 
@@ -163,9 +166,8 @@ impl<B: StoreBackend> thanos::store_server::Store for StoreService<B> {
         let (min_time, max_time) = time_range(req.start, req.end);
         let query = SeriesQuery {
             matchers: matchers_from_proto(&req.matchers).map_err(|e| e.to_status())?,
-            min_time,
-            max_time,
             skip_chunks: true,
+            ..SeriesQuery::new(Vec::new(), min_time, max_time)
         };
         let mut names = self
             .backend
@@ -193,9 +195,8 @@ impl<B: StoreBackend> thanos::store_server::Store for StoreService<B> {
         let (min_time, max_time) = time_range(req.start, req.end);
         let query = SeriesQuery {
             matchers: matchers_from_proto(&req.matchers).map_err(|e| e.to_status())?,
-            min_time,
-            max_time,
             skip_chunks: true,
+            ..SeriesQuery::new(Vec::new(), min_time, max_time)
         };
         let mut values = if req.without_replica_labels.contains(&req.label) {
             vec![]
@@ -222,21 +223,22 @@ fn truncate_to_limit(v: &mut Vec<String>, limit: i64) {
     }
 }
 
-fn series_response(s: RawSeries, skip_chunks: bool) -> thanos::SeriesResponse {
+/// Downsampled chunks carry only the `aggregates` asked for (all when none were).
+fn series_response(
+    s: RawSeries,
+    skip_chunks: bool,
+    aggregates: &[crate::Aggregate],
+) -> thanos::SeriesResponse {
     let chunks = if skip_chunks {
         vec![]
     } else {
         s.chunks
             .into_iter()
-            .map(|c| thanos::AggrChunk {
-                min_time: c.min_time,
-                max_time: c.max_time,
-                raw: Some(thanos::Chunk {
-                    r#type: thanos::chunk::Encoding::Xor as i32,
-                    data: c.data,
-                    hash: 0,
-                }),
-                ..Default::default()
+            .map(|mut c| {
+                if let Some(a) = &mut c.aggregates {
+                    a.retain(aggregates);
+                }
+                chunk_to_proto(c)
             })
             .collect()
     };

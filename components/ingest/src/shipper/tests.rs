@@ -97,12 +97,7 @@ async fn bucket_samples(bucket: &Bucket) -> Vec<(BlockMeta, BTreeMap<String, Vec
 
 /// Every series' timestamps the ingester serves through the StoreAPI.
 async fn served(ing: &Ingester, mint: i64, maxt: i64) -> BTreeMap<String, Vec<i64>> {
-    let q = SeriesQuery {
-        matchers: Vec::new(),
-        min_time: mint,
-        max_time: maxt,
-        skip_chunks: false,
-    };
+    let q = SeriesQuery::new(Vec::new(), mint, maxt);
     let mut out = BTreeMap::new();
     for s in ing.series(&tenant(), &q).await.unwrap() {
         let mut ts = Vec::new();

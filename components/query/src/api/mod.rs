@@ -20,7 +20,7 @@ use prometheus_client::registry::Registry;
 use serde_json::{json, Value as JsonValue};
 
 use crate::metrics::{ErrorTypeLabel, QueryMetrics, QueryTypeLabel};
-use crate::{FanoutStorage, QueryApiError, QueryConfig};
+use crate::{FanoutStorage, QueryApiError, QueryConfig, StoreSet};
 use params::{Params, MAX_TIME_MS, MIN_TIME_MS};
 
 /// Prometheus refuses range queries with more points than this per series.
@@ -30,7 +30,7 @@ const MAX_POINTS_PER_SERIES: i64 = 11_000;
 #[derive(Debug)]
 pub struct Querier {
     engine: Engine,
-    stores: Arc<Vec<StoreClient>>,
+    stores: StoreSet,
     config: QueryConfig,
     tenancy: TenancyConfig,
     metrics: QueryMetrics,
@@ -55,15 +55,20 @@ impl Querier {
         });
         Self {
             engine,
-            stores: Arc::new(stores),
+            stores: StoreSet::new(stores),
             config,
             tenancy,
             metrics: QueryMetrics::new(registry),
         }
     }
 
-    fn storage(&self, tenant: TenantId) -> FanoutStorage {
-        FanoutStorage::new(self.stores.clone(), self.config.partial_response, tenant)
+    /// The stores as one tenant sees them, with the request's `partial_response`
+    /// (default from the config) and, for PromQL, `max_source_resolution`.
+    fn storage(&self, tenant: TenantId, p: &Params) -> Result<FanoutStorage, QueryApiError> {
+        let partial = p
+            .bool("partial_response")?
+            .unwrap_or(self.config.partial_response);
+        Ok(FanoutStorage::new(self.stores.clone(), partial, tenant))
     }
 
     fn observe(
@@ -86,10 +91,20 @@ impl Querier {
         }
     }
 
-    fn query_options(&self, p: &Params) -> Result<QueryOptions, QueryApiError> {
-        Ok(QueryOptions {
-            lookback_delta: p.duration("lookback_delta")?,
-        })
+    /// With downsampled data allowed, the lookback is at least the resolution (as in
+    /// Thanos): points of a 1h-resolution block are an hour apart, and an instant
+    /// selector with a 5m lookback would find none between them.
+    fn query_options(
+        &self,
+        p: &Params,
+        max_resolution_ms: i64,
+    ) -> Result<QueryOptions, QueryApiError> {
+        let mut lookback_delta = p.duration("lookback_delta")?;
+        let resolution = Duration::from_millis(max_resolution_ms.max(0) as u64);
+        if resolution > lookback_delta.unwrap_or(self.config.lookback_delta) {
+            lookback_delta = Some(resolution);
+        }
+        Ok(QueryOptions { lookback_delta })
     }
 
     async fn instant_query(&self, tenant: TenantId, p: Params) -> ApiResult {
@@ -97,8 +112,11 @@ impl Querier {
             QueryApiError::BadData("invalid parameter \"query\": query must not be empty".into())
         })?;
         let time = p.time_or("time", now_ms())?;
-        let opts = self.query_options(&p)?;
-        let storage = self.storage(tenant);
+        let max_resolution = p.max_source_resolution(0)?;
+        let opts = self.query_options(&p, max_resolution)?;
+        let storage = self
+            .storage(tenant, &p)?
+            .with_max_resolution(max_resolution);
         let start = Instant::now();
         let run = self.engine.instant_query(&storage, query, time, &opts);
         let result = with_timeout(p.duration("timeout")?, run).await;
@@ -133,8 +151,11 @@ impl Querier {
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
             ));
         }
-        let opts = self.query_options(&p)?;
-        let storage = self.storage(tenant);
+        let max_resolution = p.max_source_resolution(step_ms)?;
+        let opts = self.query_options(&p, max_resolution)?;
+        let storage = self
+            .storage(tenant, &p)?
+            .with_max_resolution(max_resolution);
         let began = Instant::now();
         let run = self
             .engine
@@ -163,15 +184,13 @@ impl Querier {
                 "no match[] parameter provided".into(),
             ));
         }
-        let storage = self.storage(tenant);
+        let storage = self.storage(tenant, &p)?;
         let mut all: Vec<Labels> = Vec::new();
         let mut warnings = Vec::new();
         for matchers in sets {
             let query = SeriesQuery {
-                matchers,
-                min_time: start,
-                max_time: end,
                 skip_chunks: true,
+                ..SeriesQuery::new(matchers, start, end)
             };
             let (series, w) = storage.raw_series(&query).await.map_err(storage_error)?;
             all.extend(series.into_iter().map(|s| s.labels));
@@ -185,7 +204,7 @@ impl Querier {
     }
 
     async fn label_names(&self, tenant: TenantId, p: Params) -> ApiResult {
-        let storage = self.storage(tenant);
+        let storage = self.storage(tenant, &p)?;
         self.union_over_match_sets(&p, |query| {
             let storage = storage.clone();
             async move { storage.label_names(&query).await }
@@ -199,7 +218,7 @@ impl Querier {
                 "invalid label name: {name:?}"
             )));
         }
-        let storage = self.storage(tenant);
+        let storage = self.storage(tenant, &p)?;
         self.union_over_match_sets(&p, |query| {
             let (storage, name) = (storage.clone(), name.clone());
             async move { storage.label_values(&name, &query).await }
@@ -221,10 +240,8 @@ impl Querier {
         let mut warnings = Vec::new();
         for matchers in match_sets_or_all(sets) {
             let query = SeriesQuery {
-                matchers,
-                min_time: start,
-                max_time: end,
                 skip_chunks: true,
+                ..SeriesQuery::new(matchers, start, end)
             };
             let (found, w) = lookup(query).await.map_err(storage_error)?;
             all.extend(found);

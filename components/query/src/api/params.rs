@@ -53,6 +53,32 @@ impl Params {
             .transpose()
     }
 
+    /// A boolean parameter (`true`/`false`/`1`/`0`), or None when absent.
+    pub(crate) fn bool(&self, key: &str) -> Result<Option<bool>, QueryApiError> {
+        self.get(key)
+            .map(|s| match s {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err(QueryApiError::BadData(format!(
+                    "invalid parameter \"{key}\": cannot parse {s:?} to a boolean"
+                ))),
+            })
+            .transpose()
+    }
+
+    /// `max_source_resolution` in milliseconds, like Thanos: a duration (`0s`, `5m`,
+    /// `1h`), or `auto` for a fifth of the step so that each step still spans several
+    /// downsampled points. Absent means raw data only.
+    pub(crate) fn max_source_resolution(&self, step_ms: i64) -> Result<i64, QueryApiError> {
+        match self.get("max_source_resolution") {
+            None => Ok(0),
+            Some("auto") => Ok(step_ms / 5),
+            Some(_) => Ok(self
+                .duration("max_source_resolution")?
+                .map_or(0, |d| d.as_millis() as i64)),
+        }
+    }
+
     /// Every `match[]` selector parsed into matcher lists.
     pub(crate) fn match_sets(&self) -> Result<Vec<Vec<Matcher>>, QueryApiError> {
         self.all("match[]")
@@ -193,6 +219,32 @@ mod tests {
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("abc").is_err());
+    }
+
+    #[test]
+    fn partial_response_and_max_source_resolution_params() {
+        let p = |pairs: &[(&str, &str)]| {
+            Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        };
+        assert_eq!(p(&[]).bool("partial_response").unwrap(), None);
+        assert_eq!(
+            p(&[("partial_response", "false")])
+                .bool("partial_response")
+                .unwrap(),
+            Some(false)
+        );
+        assert!(p(&[("partial_response", "maybe")])
+            .bool("partial_response")
+            .is_err());
+        assert_eq!(p(&[]).max_source_resolution(60_000).unwrap(), 0);
+        let auto = p(&[("max_source_resolution", "auto")]);
+        assert_eq!(auto.max_source_resolution(3_600_000).unwrap(), 720_000);
+        assert_eq!(auto.max_source_resolution(0).unwrap(), 0);
+        let fixed = p(&[("max_source_resolution", "5m")]);
+        assert_eq!(fixed.max_source_resolution(15_000).unwrap(), 300_000);
+        assert!(p(&[("max_source_resolution", "soon")])
+            .max_source_resolution(0)
+            .is_err());
     }
 
     #[test]
