@@ -50,6 +50,11 @@ pub struct IngestConfig {
     /// Longest wait between upload attempts.
     #[serde(with = "cairn_model::duration::serde_str")]
     pub upload_backoff_max: Duration,
+    /// How long the head keeps serving a block's data after the upload succeeded, so
+    /// store gateways (which see new blocks on their next sync) can take over without
+    /// a gap in query results. Longer than `store.sync_interval`.
+    #[serde(with = "cairn_model::duration::serde_str")]
+    pub head_retention_after_ship: Duration,
     /// How long a shipped block stays in the local blocks directory (0: deleted once
     /// shipped and the head truncated).
     #[serde(with = "cairn_model::duration::serde_str")]
@@ -71,6 +76,7 @@ impl Default for IngestConfig {
             ship_interval: Duration::from_secs(60),
             upload_backoff_initial: Duration::from_secs(1),
             upload_backoff_max: Duration::from_secs(300),
+            head_retention_after_ship: Duration::from_secs(5 * 60),
             keep_shipped_blocks: Duration::ZERO,
             external_labels: BTreeMap::new(),
         }

@@ -25,7 +25,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -57,6 +57,11 @@ struct TenantShip {
     retry_at: Option<Instant>,
     /// The wait after the next failure.
     backoff: Duration,
+    /// Ends of recently shipped blocks and when they were shipped; the head drops
+    /// their data only once `head_retention_after_ship` has passed.
+    recent: VecDeque<(i64, Instant)>,
+    /// The head may be truncated up to here.
+    truncatable_until: Option<i64>,
 }
 
 impl TenantShip {
@@ -69,11 +74,15 @@ impl TenantShip {
             .unwrap_or(i64::MIN);
         Self {
             dir,
-            state,
             pending,
             cut_until,
             retry_at: None,
             backoff: initial,
+            recent: VecDeque::new(),
+            // Shipped before a restart: the store gateways had the time it took to
+            // restart to see the blocks.
+            truncatable_until: state.shipped_until,
+            state,
         }
     }
 }
@@ -374,6 +383,7 @@ impl Shipper {
                 return (uploaded, 0);
             }
             ts.state = next;
+            ts.recent.push_back((meta.max_time, Instant::now()));
             ts.pending.remove(0);
             ts.retry_at = None;
             ts.backoff = cfg.upload_backoff_initial;
@@ -393,9 +403,18 @@ impl Shipper {
         (uploaded, 0)
     }
 
-    /// Truncates the head up to the end of the newest shipped block, if not done yet.
-    async fn truncate(&self, tenant: &TenantId, ts: &TenantShip) -> bool {
-        let (Some(until), Some(head)) = (ts.state.shipped_until, self.ingester.tsdb().head(tenant))
+    /// Truncates the head up to the end of the newest block shipped at least
+    /// `head_retention_after_ship` ago, if not done yet.
+    async fn truncate(&self, tenant: &TenantId, ts: &mut TenantShip) -> bool {
+        let keep = self.ingester.config().head_retention_after_ship;
+        while let Some(&(until, at)) = ts.recent.front() {
+            if at.elapsed() < keep {
+                break;
+            }
+            ts.truncatable_until = Some(ts.truncatable_until.unwrap_or(i64::MIN).max(until));
+            ts.recent.pop_front();
+        }
+        let (Some(until), Some(head)) = (ts.truncatable_until, self.ingester.tsdb().head(tenant))
         else {
             return false;
         };

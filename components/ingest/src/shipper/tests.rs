@@ -25,6 +25,7 @@ fn config() -> IngestConfig {
         block_cut_grace: Duration::from_secs(3600),
         upload_backoff_initial: Duration::from_millis(200),
         upload_backoff_max: Duration::from_secs(1),
+        head_retention_after_ship: Duration::ZERO,
         external_labels: BTreeMap::from([("replica".to_owned(), "r1".to_owned())]),
         ..IngestConfig::default()
     }
@@ -39,8 +40,16 @@ fn labels(name: &str) -> Labels {
 }
 
 async fn open(dir: &Path, bucket: &Bucket) -> (Arc<Ingester>, Arc<Shipper>) {
+    open_with(dir, bucket, config()).await
+}
+
+async fn open_with(
+    dir: &Path,
+    bucket: &Bucket,
+    cfg: IngestConfig,
+) -> (Arc<Ingester>, Arc<Shipper>) {
     let metrics = IngestMetrics::new(&mut Registry::default());
-    let ing = Ingester::open(dir.to_path_buf(), config(), metrics)
+    let ing = Ingester::open(dir.to_path_buf(), cfg, metrics)
         .await
         .unwrap();
     let shipper = Shipper::open(ing.clone(), bucket.clone()).await.unwrap();
@@ -222,6 +231,30 @@ async fn ships_a_block_once_the_range_is_past_the_grace_then_truncates_the_head(
         .unwrap();
     assert_eq!(r.rejected[0].reason, cairn_tsdb::RejectReason::OutOfBounds);
     assert_eq!(shipper.ship_once().await, ShipReport::default());
+}
+
+#[tokio::test]
+async fn the_head_keeps_shipped_data_until_the_retention_after_ship_passed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bucket = Bucket::memory();
+    let cfg = IngestConfig {
+        head_retention_after_ship: Duration::from_millis(300),
+        ..config()
+    };
+    let (ing, shipper) = open_with(&tmp.path().join("ingester"), &bucket, cfg).await;
+    push(&ing, 0, 3 * HOUR).await;
+    let r = shipper.ship_once().await;
+    assert_eq!((r.cut, r.uploaded, r.truncated), (1, 1, 0));
+    // Store gateways may not have seen the block yet: the head still answers for it.
+    assert_eq!(
+        served(&ing, 0, 2 * HOUR - 1).await,
+        every(minutes(0, 2 * HOUR))
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let r = shipper.ship_once().await;
+    assert_eq!((r.cut, r.uploaded, r.truncated), (0, 0, 1));
+    assert!(served(&ing, 0, 2 * HOUR - 1).await.is_empty());
+    assert_eq!(bucket_samples(&bucket).await.len(), 1);
 }
 
 #[tokio::test]
