@@ -39,6 +39,8 @@ struct Cli {
     concurrency: usize,
 }
 
+// The summary is the program's output.
+#[allow(clippy::print_stdout)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = cairn_loadgen::backfill::BackfillArgs {

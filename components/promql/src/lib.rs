@@ -49,6 +49,7 @@ pub use engine::{Engine, EngineOptions, QueryOptions};
 pub use error::{QueryError, StorageError};
 pub use plan::selector_matchers;
 pub use storage::{
-    InMemoryStorage, SelectHints, SelectRequest, SelectResult, Storage, StorageSeries,
+    EncodedChunk, InMemoryStorage, SampleIter, SelectHints, SelectRequest, SelectResult,
+    SeriesData, Storage, StorageSeries,
 };
 pub use value::{QueryResult, RangeSeries, Value, VectorSample};

@@ -1,8 +1,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cairn_model::{Sample, TenantId};
-use cairn_promql::{SelectRequest, SelectResult, Storage, StorageError, StorageSeries};
+use cairn_model::TenantId;
+use cairn_promql::{
+    EncodedChunk, SelectRequest, SelectResult, SeriesData, Storage, StorageError, StorageSeries,
+};
 use cairn_storeapi::{merge_sorted, RawSeries, SeriesQuery, StoreApiError, StoreClient};
 use futures::future::join_all;
 
@@ -99,34 +101,21 @@ fn sorted_union(lists: Vec<Vec<String>>) -> Vec<String> {
     all
 }
 
-/// Decodes a merged series' chunks into one sample list in `[start, end]`. Chunks of
-/// equal series from several stores may overlap; the first sample seen at a timestamp
-/// wins.
-fn decode_series(series: RawSeries, start: i64, end: i64) -> Result<StorageSeries, StorageError> {
-    let mut samples: Vec<Sample> = Vec::new();
-    let mut sorted = true;
-    for chunk in &series.chunks {
-        if chunk.max_time < start || chunk.min_time > end {
-            continue;
-        }
-        let decoded = cairn_chunk::decode(&chunk.data).map_err(|e| {
-            StorageError::permanent(format!("series {}: corrupt chunk: {e}", series.labels))
-        })?;
-        for s in decoded.into_iter().filter(|s| s.t >= start && s.t <= end) {
-            if samples.last().is_some_and(|last| last.t >= s.t) {
-                sorted = false;
-            }
-            samples.push(s);
-        }
-    }
-    if !sorted {
-        samples.sort_by_key(|s| s.t);
-        samples.dedup_by_key(|s| s.t);
-    }
-    Ok(StorageSeries {
-        labels: series.labels,
-        samples,
-    })
+/// A merged series with its chunks that overlap `[start, end]`, still encoded: the
+/// engine decodes one series at a time while it evaluates (and resolves samples that
+/// several stores' chunks share).
+fn chunked_series(series: RawSeries, start: i64, end: i64) -> StorageSeries {
+    let chunks = series
+        .chunks
+        .into_iter()
+        .filter(|c| c.max_time >= start && c.min_time <= end)
+        .map(|c| EncodedChunk {
+            min_time: c.min_time,
+            max_time: c.max_time,
+            data: c.data,
+        })
+        .collect();
+    StorageSeries::from_chunks(series.labels, chunks)
 }
 
 #[async_trait]
@@ -139,13 +128,11 @@ impl Storage for FanoutStorage {
             skip_chunks: false,
         };
         let (raw, warnings) = self.raw_series(&query).await?;
-        let mut series = Vec::with_capacity(raw.len());
-        for s in raw {
-            let decoded = decode_series(s, req.start, req.end)?;
-            if !decoded.samples.is_empty() {
-                series.push(decoded);
-            }
-        }
+        let series = raw
+            .into_iter()
+            .map(|s| chunked_series(s, req.start, req.end))
+            .filter(|s| matches!(&s.data, SeriesData::Xor(c) if !c.is_empty()))
+            .collect();
         Ok(SelectResult { series, warnings })
     }
 }
@@ -178,8 +165,11 @@ mod tests {
                 chunk(&[(20, 2.0), (30, 3.0), (40, 4.0)]),
             ],
         };
-        let decoded = decode_series(series, 15, 40).unwrap();
-        let times: Vec<i64> = decoded.samples.iter().map(|s| s.t).collect();
+        let mut decoded = Vec::new();
+        chunked_series(series, 15, 40)
+            .decode_into(15, 40, &mut decoded)
+            .unwrap();
+        let times: Vec<i64> = decoded.iter().map(|s| s.t).collect();
         assert_eq!(times, [20, 30, 40]);
     }
 
@@ -193,6 +183,8 @@ mod tests {
                 data: vec![0, 5, 1],
             }],
         };
-        assert!(decode_series(series, 0, 10).is_err());
+        assert!(chunked_series(series, 0, 10)
+            .decode_into(0, 10, &mut Vec::new())
+            .is_err());
     }
 }
