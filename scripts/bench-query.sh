@@ -295,5 +295,9 @@ EOF
 
 if [[ ${BENCH_KEEP:-0} == 1 ]]; then
     log "servers left running: cairn pid $(cat "$WORK/cairn.pid") http :$CAIRN_HTTP_PORT, prometheus pid $(cat "$WORK/prometheus.pid") :$PROM_PORT; start=$START_MS end=$END_MS; Ctrl-C to stop"
-    while true; do sleep 3600; done
+    # Waiting on a background sleep lets the INT/TERM traps run at once.
+    while true; do
+        sleep 3600 &
+        wait $!
+    done
 fi

@@ -10,8 +10,9 @@ use crate::error::StorageError;
 #[async_trait]
 pub trait Storage: Send + Sync {
     /// Returns every series matching all of `req.matchers` with its samples in
-    /// `[req.start, req.end]` (both inclusive). Series must be sorted by labels and
-    /// samples by timestamp; series without samples in the range may be omitted.
+    /// `[req.start, req.end]` (both inclusive; encoded chunks may extend past it, the
+    /// engine cuts them). Series must be sorted by labels and samples by timestamp;
+    /// series without samples in the range may be omitted.
     async fn select(&self, req: &SelectRequest) -> Result<SelectResult, StorageError>;
 }
 
