@@ -16,7 +16,7 @@ cargo bench -p cairn-promql --bench engine >&2
 
 export BENCH_DOC=$DOC BENCH_ROOT=$ROOT
 export BENCH_VERSION
-BENCH_VERSION="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo '+uncommitted changes')"
+BENCH_VERSION="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- . ':!docs' 2>/dev/null || echo '+uncommitted changes')"
 python3 - <<'PY'
 import datetime, glob, json, os, re
 

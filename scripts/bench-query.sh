@@ -142,7 +142,7 @@ export BENCH_WORK=$WORK BENCH_DOC=$DOC BENCH_ROOT=$ROOT BENCH_RUNS=$RUNS BENCH_W
 export BENCH_START_MS=$START_MS BENCH_END_MS=$END_MS BENCH_QUERIES=${BENCH_QUERIES:-}
 export BENCH_CAIRN_URL="http://127.0.0.1:$CAIRN_HTTP_PORT" BENCH_PROM_URL="http://127.0.0.1:$PROM_PORT"
 export BENCH_CAIRN_VERSION
-BENCH_CAIRN_VERSION="$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$ROOT" && git diff --quiet HEAD -- 2>/dev/null || echo '+uncommitted changes')"
+BENCH_CAIRN_VERSION="$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$ROOT" && git diff --quiet HEAD -- . ':!docs' 2>/dev/null || echo '+uncommitted changes')"
 export BENCH_PROM_VERSION
 BENCH_PROM_VERSION=$("$PROMETHEUS" --version 2>&1 | head -1 | sed 's/^prometheus, version //')
 export BENCH_EXPECT_SERIES=$((INSTANCES * 50))
