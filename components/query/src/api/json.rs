@@ -32,6 +32,11 @@ pub(crate) fn write_value(out: &mut Vec<u8>, v: f64) {
         out.push(b'-');
     }
     let abs = v.abs();
+    // Counters, gauges of bytes and the like are mostly whole numbers; below 2^53 they
+    // are exact integers whose shortest spelling is just their digits.
+    if abs < 9_007_199_254_740_992.0 && abs.fract() == 0.0 {
+        return push_u64(out, abs as u64);
+    }
     let mut buf = ryu::Buffer::new();
     let (digits, n, exp) = shortest_digits(buf.format_finite(abs));
     let digits = &digits[..n];
@@ -303,6 +308,10 @@ mod tests {
         assert_eq!(format_value(f64::INFINITY), "+Inf");
         assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
         assert_eq!(format_value(-2.5), "-2.5");
+        assert_eq!(format_value(100_234_000.0), "100234000");
+        assert_eq!(format_value(-7.0), "-7");
+        assert_eq!(format_value(9_007_199_254_740_992.0), "9007199254740992");
+        assert_eq!(format_value(1e20), "100000000000000000000");
     }
 
     #[test]
