@@ -6,13 +6,16 @@
 #
 # Usage: scripts/bench-engine.sh     (needs cargo and python3; about two minutes)
 # Environment: BENCH_DOC [docs/benchmarks.md]
+#   BENCH_SKIP_RUN [0]  1 = only write the medians of the last run (target/criterion)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DOC=${BENCH_DOC:-$ROOT/docs/benchmarks.md}
 cd "$ROOT"
-rm -rf target/criterion/engine
-cargo bench -p cairn-promql --bench engine >&2
+if [[ ${BENCH_SKIP_RUN:-0} != 1 ]]; then
+    rm -rf target/criterion/engine
+    cargo bench -p cairn-promql --bench engine >&2
+fi
 
 export BENCH_DOC=$DOC BENCH_ROOT=$ROOT
 export BENCH_VERSION
