@@ -38,6 +38,7 @@
 //! error or a 5xx a worker pauses 100 ms.
 
 mod args;
+pub mod backfill;
 mod client;
 mod encode;
 mod run;
@@ -69,4 +70,7 @@ pub enum Error {
     /// A body did not decode as a `WriteRequest`.
     #[error("protobuf: {0}")]
     Decode(#[from] prost::DecodeError),
+    /// A backfill request was not acknowledged.
+    #[error("write failed: {0}")]
+    Write(String),
 }

@@ -44,6 +44,81 @@ struct Group {
     values: Vec<f64>,
 }
 
+impl Group {
+    /// Folds `f` into the group (the first value of a step starts it).
+    fn observe(&mut self, op: u16, f: f64) {
+        let g = self;
+        if !g.seen {
+            *g = Group {
+                seen: true,
+                value: f,
+                mean: f,
+                kahan_c: 0.0,
+                count: 1.0,
+                incremental: false,
+                values: std::mem::take(&mut g.values),
+            };
+            match op {
+                T_STDVAR | T_STDDEV => {
+                    g.value = if f.is_nan() || f.is_infinite() {
+                        f64::NAN
+                    } else {
+                        0.0
+                    };
+                }
+                T_QUANTILE => g.values.push(f),
+                T_GROUP => g.value = 1.0,
+                _ => {}
+            }
+            return;
+        }
+        match op {
+            T_SUM => (g.value, g.kahan_c) = kahan_sum_inc(f, g.value, g.kahan_c),
+            T_AVG => {
+                g.count += 1.0;
+                if !g.incremental {
+                    let (nv, nc) = kahan_sum_inc(f, g.value, g.kahan_c);
+                    if !nv.is_infinite() {
+                        (g.value, g.kahan_c) = (nv, nc);
+                        return;
+                    }
+                    g.incremental = true;
+                    g.mean = g.value / (g.count - 1.0);
+                    g.kahan_c /= g.count - 1.0;
+                }
+                let q = (g.count - 1.0) / g.count;
+                (g.mean, g.kahan_c) = kahan_sum_inc(f / g.count, q * g.mean, q * g.kahan_c);
+            }
+            T_MAX if g.value < f || g.value.is_nan() => g.value = f,
+            T_MIN if g.value > f || g.value.is_nan() => g.value = f,
+            T_COUNT => g.count += 1.0,
+            T_STDVAR | T_STDDEV => {
+                g.count += 1.0;
+                let delta = f - g.mean;
+                g.mean += delta / g.count;
+                g.value += delta * (f - g.mean);
+            }
+            T_QUANTILE => g.values.push(f),
+            _ => {}
+        }
+    }
+
+    /// The group's value for the step (`q` is `quantile`'s parameter).
+    fn result(&mut self, op: u16, q: f64) -> f64 {
+        let g = self;
+        match op {
+            T_AVG if g.incremental => g.mean + g.kahan_c,
+            T_AVG => g.value / g.count + g.kahan_c / g.count,
+            T_COUNT => g.count,
+            T_STDVAR => g.value / g.count,
+            T_STDDEV => (g.value / g.count).sqrt(),
+            T_QUANTILE => quantile(q, &mut g.values),
+            T_SUM => g.value + g.kahan_c,
+            _ => g.value,
+        }
+    }
+}
+
 /// Evaluates an aggregation expression.
 pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, agg: &AggregateExpr) -> Result<Val> {
     let grouping = match &agg.modifier {
@@ -117,6 +192,12 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, agg: &AggregateExpr) -> Result<
             ));
         }
     }
+    if matches!(
+        op,
+        T_SUM | T_AVG | T_COUNT | T_MIN | T_MAX | T_GROUP | T_STDDEV | T_STDVAR
+    ) {
+        return streamed(ev, &agg.expr, &grouping, op).map(Val::Vector);
+    }
     let input = ev.eval_vector(&agg.expr)?;
     // Group index of every input series, and each group's output labels.
     let mut group_of = Vec::with_capacity(input.len());
@@ -184,75 +265,13 @@ fn simple(
         step_drop.iter_mut().for_each(|d| *d = false);
         for &(si, f) in &buf {
             step_drop[group_of[si]] |= input[si].drop_name;
-            let g = &mut groups[group_of[si]];
-            if !g.seen {
-                *g = Group {
-                    seen: true,
-                    value: f,
-                    mean: f,
-                    kahan_c: 0.0,
-                    count: 1.0,
-                    incremental: false,
-                    values: std::mem::take(&mut g.values),
-                };
-                match op {
-                    T_STDVAR | T_STDDEV => {
-                        g.value = if f.is_nan() || f.is_infinite() {
-                            f64::NAN
-                        } else {
-                            0.0
-                        };
-                    }
-                    T_QUANTILE => g.values.push(f),
-                    T_GROUP => g.value = 1.0,
-                    _ => {}
-                }
-                continue;
-            }
-            match op {
-                T_SUM => (g.value, g.kahan_c) = kahan_sum_inc(f, g.value, g.kahan_c),
-                T_AVG => {
-                    g.count += 1.0;
-                    if !g.incremental {
-                        let (nv, nc) = kahan_sum_inc(f, g.value, g.kahan_c);
-                        if !nv.is_infinite() {
-                            (g.value, g.kahan_c) = (nv, nc);
-                            continue;
-                        }
-                        g.incremental = true;
-                        g.mean = g.value / (g.count - 1.0);
-                        g.kahan_c /= g.count - 1.0;
-                    }
-                    let q = (g.count - 1.0) / g.count;
-                    (g.mean, g.kahan_c) = kahan_sum_inc(f / g.count, q * g.mean, q * g.kahan_c);
-                }
-                T_MAX if g.value < f || g.value.is_nan() => g.value = f,
-                T_MIN if g.value > f || g.value.is_nan() => g.value = f,
-                T_COUNT => g.count += 1.0,
-                T_STDVAR | T_STDDEV => {
-                    g.count += 1.0;
-                    let delta = f - g.mean;
-                    g.mean += delta / g.count;
-                    g.value += delta * (f - g.mean);
-                }
-                T_QUANTILE => g.values.push(f),
-                _ => {}
-            }
+            groups[group_of[si]].observe(op, f);
         }
         for (gi, g) in groups.iter_mut().enumerate() {
             if !g.seen {
                 continue;
             }
-            let v = match op {
-                T_AVG if g.incremental => g.mean + g.kahan_c,
-                T_AVG => g.value / g.count + g.kahan_c / g.count,
-                T_COUNT => g.count,
-                T_STDVAR => g.value / g.count,
-                T_STDDEV => (g.value / g.count).sqrt(),
-                T_QUANTILE => quantile(param.map_or(f64::NAN, |p| p[step]), &mut g.values),
-                T_SUM => g.value + g.kahan_c,
-                _ => g.value,
-            };
+            let v = g.result(op, param.map_or(f64::NAN, |p| p[step]));
             out[gi].push(Sample::new(ts, v));
             out_drop[gi] = step_drop[gi];
         }
@@ -269,6 +288,73 @@ fn simple(
         }
     }
     Ok(result)
+}
+
+/// The aggregations that need no more than one running value per group and step, over
+/// input series handed over one at a time: only the current input series and the
+/// per-group state (the size of the output) are held. Each (group, step) sees its
+/// values in input order, exactly as the step-by-step [`simple`] would.
+fn streamed(
+    ev: &Evaluator<'_>,
+    expr: &promql_parser::parser::Expr,
+    grouping: &Grouping<'_>,
+    op: u16,
+) -> Result<Vec<Series>> {
+    let n = ev.num_steps();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut group_labels: Vec<Labels> = Vec::new();
+    let mut state: Vec<Vec<Group>> = Vec::new();
+    // Delayed name removal, as in `simple`: a (group, step) is marked when any input
+    // there is, and the group's last step with a result decides for the series.
+    let mut drops: Vec<Vec<bool>> = Vec::new();
+    let result = ev.eval_vector_each(expr, &mut |s| {
+        let key = grouping.labels(&s.labels);
+        let g = match index.get(&key) {
+            Some(&g) => g,
+            None => {
+                // The state is as large as the group's output can be.
+                ev.limits.add(n)?;
+                index.insert(key.clone(), group_labels.len());
+                group_labels.push(key);
+                state.push(vec![Group::default(); n]);
+                drops.push(vec![false; n]);
+                state.len() - 1
+            }
+        };
+        let steps = &mut state[g];
+        for p in &s.points {
+            let i = ((p.t - ev.start) / ev.interval) as usize;
+            steps[i].observe(op, p.v);
+            drops[g][i] |= s.drop_name;
+        }
+        Ok(())
+    });
+    ev.limits.release(n * state.len());
+    result?;
+    let mut out = Vec::with_capacity(group_labels.len());
+    for ((labels, mut steps), drop) in group_labels.into_iter().zip(state).zip(drops) {
+        let drop_name = steps
+            .iter()
+            .zip(&drop)
+            .rev()
+            .find(|(g, _)| g.seen)
+            .is_some_and(|(_, d)| *d);
+        let points: Vec<Sample> = steps
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, g)| g.seen)
+            .map(|(i, g)| Sample::new(ev.ts(i), g.result(op, f64::NAN)))
+            .collect();
+        if !points.is_empty() {
+            ev.limits.add(points.len())?;
+            out.push(Series {
+                labels,
+                points,
+                drop_name,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Go's `container/heap` over `(series index, value)` with a custom `less`.

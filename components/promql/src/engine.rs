@@ -10,9 +10,9 @@ use promql_parser::parser::Expr;
 use tokio::sync::Semaphore;
 
 use crate::error::{QueryError, Result};
-use crate::eval::{Annotations, Evaluator, Limits, Val};
+use crate::eval::{Annotations, Evaluator, Limits, SelectorData, Val};
 use crate::plan::{duration_ms, Planner, TimeParams};
-use crate::storage::{SelectHints, Storage, StorageSeries};
+use crate::storage::{SelectHints, Storage};
 use crate::value::{QueryResult, RangeSeries, Value, VectorSample};
 
 /// Most points a range query may return per series (Prometheus's API limit).
@@ -207,14 +207,22 @@ impl Engine {
             )
             .await?;
             let mut warnings = Vec::new();
-            let mut data: HashMap<usize, Vec<StorageSeries>> = HashMap::new();
+            let mut data: HashMap<usize, SelectorData> = HashMap::new();
             for (k, res) in keys.into_iter().zip(fetched) {
+                let req = &planner.requests[&k];
                 for w in res.warnings {
                     if !warnings.contains(&w) {
                         warnings.push(w);
                     }
                 }
-                data.insert(k, res.series);
+                data.insert(
+                    k,
+                    SelectorData {
+                        start: req.start,
+                        end: req.end,
+                        series: res.series,
+                    },
+                );
             }
             tracing::debug!(query, selectors = data.len(), "fetched selector data");
             let handle = tokio::task::spawn_blocking(move || {
@@ -270,7 +278,7 @@ fn check_range(start_ms: i64, end_ms: i64, step_ms: i64) -> Result<()> {
 #[allow(clippy::too_many_arguments)]
 fn evaluate(
     expr: &Expr,
-    data: &HashMap<usize, Vec<StorageSeries>>,
+    data: &HashMap<usize, SelectorData>,
     start: i64,
     end: i64,
     step: i64,

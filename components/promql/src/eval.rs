@@ -13,7 +13,15 @@ use promql_parser::parser::{Expr, MatrixSelector, SubqueryExpr, VectorSelector};
 
 use crate::error::{QueryError, Result};
 use crate::plan::{at_ms, duration_ms, offset_ms, selector_key, subquery_start, TimeParams};
-use crate::storage::StorageSeries;
+use crate::storage::{SampleIter, StorageSeries};
+
+/// A selector's fetched series and the time range they were fetched for.
+#[derive(Debug, Default)]
+pub(crate) struct SelectorData {
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) series: Vec<StorageSeries>,
+}
 
 /// A series of an instant vector evaluated over steps (points at step timestamps), or of
 /// a range vector (raw sample timestamps).
@@ -130,14 +138,63 @@ pub(crate) struct Annotations {
 /// A range-vector argument of a function: raw samples (staleness markers removed) plus
 /// how to find each step's window `(ref - range, ref]`.
 #[derive(Debug)]
-pub(crate) struct RangeArg {
-    pub(crate) series: Vec<Series>,
+pub(crate) struct RangeArg<'a> {
+    pub(crate) source: RangeSource<'a>,
     pub(crate) range: i64,
     pub(crate) offset: i64,
     pub(crate) at: Option<i64>,
 }
 
-impl RangeArg {
+/// Where a range argument's series come from.
+#[derive(Debug)]
+pub(crate) enum RangeSource<'a> {
+    /// A range selector: its fetched (possibly still encoded) data, decoded one series at
+    /// a time by [`RangeArg::for_each_series`].
+    Selector(&'a SelectorData),
+    /// A subquery, already evaluated.
+    Evaluated(Vec<Series>),
+}
+
+impl RangeArg<'_> {
+    /// Number of series.
+    pub(crate) fn len(&self) -> usize {
+        match &self.source {
+            RangeSource::Selector(d) => d.series.len(),
+            RangeSource::Evaluated(s) => s.len(),
+        }
+    }
+
+    /// Calls `f` with every series' labels, its delayed-name-removal mark and samples
+    /// (without staleness markers), in
+    /// order. Selector data is decoded into one reused buffer, so only the current
+    /// series' samples are held, and they count against `max_samples` only meanwhile.
+    pub(crate) fn for_each_series(
+        &self,
+        limits: &Limits,
+        mut f: impl FnMut(&Labels, bool, &[Sample]) -> Result<()>,
+    ) -> Result<()> {
+        match &self.source {
+            RangeSource::Evaluated(series) => {
+                for s in series {
+                    f(&s.labels, s.drop_name, &s.points)?;
+                }
+            }
+            RangeSource::Selector(data) => {
+                let mut buf = Vec::new();
+                for s in &data.series {
+                    limits.tick()?;
+                    s.decode_into(data.start, data.end, &mut buf)?;
+                    buf.retain(|p| !is_stale_nan(p.v));
+                    limits.add(buf.len())?;
+                    let r = f(&s.labels, false, &buf);
+                    limits.release(buf.len());
+                    r?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The window `(lo, hi]` for evaluation time `ts`.
     pub(crate) fn window(&self, ts: i64) -> (i64, i64) {
         let r = self.at.unwrap_or(ts).saturating_sub(self.offset);
@@ -159,7 +216,7 @@ pub(crate) struct Evaluator<'a> {
     pub(crate) end: i64,
     pub(crate) interval: i64,
     pub(crate) tp: TimeParams,
-    pub(crate) data: &'a HashMap<usize, Vec<StorageSeries>>,
+    pub(crate) data: &'a HashMap<usize, SelectorData>,
     pub(crate) limits: &'a Limits,
     pub(crate) annotations: &'a RefCell<Annotations>,
 }
@@ -247,6 +304,51 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// Evaluates instant-vector `expr` and hands its series to `f` one at a time, each
+    /// counting against `max_samples` until `f` returns. Plain selectors and range
+    /// functions over a selector stream: a series is decoded, computed, handed over and
+    /// dropped before the next, so the whole vector is never held. Anything else is
+    /// evaluated whole first.
+    pub(crate) fn eval_vector_each(
+        &self,
+        expr: &Expr,
+        f: &mut dyn FnMut(Series) -> Result<()>,
+    ) -> Result<()> {
+        let mut hand_over = |s: Series| {
+            let n = s.points.len();
+            let r = f(s);
+            self.limits.release(n);
+            r
+        };
+        match expr {
+            Expr::Paren(p) => return self.eval_vector_each(&p.expr, f),
+            Expr::Call(c) if crate::functions::streams(c) => {
+                return crate::functions::range_call_each(self, c, &mut hand_over);
+            }
+            Expr::VectorSelector(vs) => {
+                let off = offset_ms(vs.offset.as_ref());
+                let at = at_ms(vs.at.as_ref(), self.tp.query_start, self.tp.query_end);
+                return self.for_each_selected(vs, |labels, samples| {
+                    let pts = self.lookback_points(samples, off, at, self.tp.lookback)?;
+                    if pts.is_empty() {
+                        return Ok(());
+                    }
+                    self.limits.add(pts.len())?;
+                    hand_over(Series {
+                        labels: labels.clone(),
+                        points: pts.into_iter().map(|(t, _, v)| Sample::new(t, v)).collect(),
+                        drop_name: false,
+                    })
+                });
+            }
+            _ => {}
+        }
+        for s in self.eval_vector(expr)? {
+            hand_over(s)?;
+        }
+        Ok(())
+    }
+
     /// Evaluates `expr`, requiring a scalar (one value per step).
     pub(crate) fn eval_scalar(&self, expr: &Expr) -> Result<Vec<f64>> {
         match self.eval(expr)? {
@@ -259,34 +361,37 @@ impl<'a> Evaluator<'a> {
     }
 
     /// A range selector or subquery at the top of an instant query: the raw window.
-    fn range_arg_as_matrix(&self, arg: RangeArg) -> Result<Val> {
+    fn range_arg_as_matrix(&self, arg: RangeArg<'_>) -> Result<Val> {
         if !self.is_instant() {
             return Err(QueryError::exec(
                 "range vectors can only be evaluated in instant queries",
             ));
         }
         let (lo, hi) = arg.window(self.start);
-        let mut out = Vec::with_capacity(arg.series.len());
-        for s in arg.series {
-            let pts = window_slice(&s.points, lo, hi);
+        let mut out = Vec::with_capacity(arg.len());
+        arg.for_each_series(self.limits, |labels, drop_name, points| {
+            let pts = window_slice(points, lo, hi);
             if !pts.is_empty() {
                 self.limits.add(pts.len())?;
                 out.push(Series {
-                    labels: s.labels,
+                    labels: labels.clone(),
                     points: pts.to_vec(),
-                    drop_name: s.drop_name,
+                    drop_name,
                 });
             }
-        }
+            Ok(())
+        })?;
         Ok(Val::Matrix(out))
     }
 
     /// The fetched series of a selector.
-    fn selector_data(&self, vs: &VectorSelector) -> &'a [StorageSeries] {
-        self.data
-            .get(&selector_key(vs))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+    fn selector_data(&self, vs: &VectorSelector) -> &'a SelectorData {
+        static NONE: SelectorData = SelectorData {
+            start: 0,
+            end: 0,
+            series: Vec::new(),
+        };
+        self.data.get(&selector_key(vs)).unwrap_or(&NONE)
     }
 
     /// An instant vector selector: per step, the newest sample in `(ref - lookback, ref]`
@@ -312,38 +417,73 @@ impl<'a> Evaluator<'a> {
         let off = offset_ms(vs.offset.as_ref());
         let at = at_ms(vs.at.as_ref(), self.tp.query_start, self.tp.query_end);
         let lookback = self.tp.lookback;
-        let n = self.num_steps();
         let mut out = Vec::new();
-        for s in self.selector_data(vs) {
-            self.limits.tick()?;
-            let mut pts = Vec::new();
-            for i in 0..n {
-                if i & 1023 == 1023 {
-                    self.limits.tick()?;
-                }
-                let ts = self.ts(i);
-                let r = at.unwrap_or(ts).saturating_sub(off);
-                let idx = s.samples.partition_point(|p| p.t <= r);
-                if idx == 0 {
-                    continue;
-                }
-                let p = s.samples[idx - 1];
-                if p.t <= r.saturating_sub(lookback) || is_stale_nan(p.v) {
-                    continue;
-                }
-                pts.push((ts, p.t, p.v));
-            }
+        self.for_each_selected(vs, |labels, samples| {
+            let pts = self.lookback_points(samples, off, at, lookback)?;
             if !pts.is_empty() {
                 self.limits.add(pts.len())?;
-                out.push((s.labels.clone(), pts));
+                out.push((labels.clone(), pts));
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
+    }
+
+    /// Calls `f` with each selected series' labels and a forward iterator over its
+    /// samples (staleness markers included), decoded as `f` reads them.
+    fn for_each_selected(
+        &self,
+        vs: &VectorSelector,
+        mut f: impl FnMut(&Labels, &mut SampleIter<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let data = self.selector_data(vs);
+        for s in &data.series {
+            self.limits.tick()?;
+            let mut it = s.samples(data.start, data.end);
+            f(&s.labels, &mut it)?;
+            it.finish()?;
+        }
+        Ok(())
+    }
+
+    /// One series' `(step ts, sample ts, value)` for each step with a sample in the
+    /// lookback window that is not a staleness marker. The reference time never
+    /// decreases from step to step (`@` pins it), so one forward pass over the samples
+    /// suffices and only the newest one read is held.
+    fn lookback_points(
+        &self,
+        samples: &mut SampleIter<'_>,
+        off: i64,
+        at: Option<i64>,
+        lookback: i64,
+    ) -> Result<Vec<(i64, i64, f64)>> {
+        let n = self.num_steps();
+        let mut pts = Vec::new();
+        let mut samples = samples.peekable();
+        let mut last: Option<Sample> = None;
+        for i in 0..n {
+            if i & 1023 == 1023 {
+                self.limits.tick()?;
+            }
+            let ts = self.ts(i);
+            let r = at.unwrap_or(ts).saturating_sub(off);
+            while let Some(p) = samples.next_if(|p| p.t <= r) {
+                last = Some(p);
+            }
+            let Some(p) = last else {
+                continue;
+            };
+            if p.t <= r.saturating_sub(lookback) || is_stale_nan(p.v) {
+                continue;
+            }
+            pts.push((ts, p.t, p.v));
+        }
+        Ok(pts)
     }
 
     /// Evaluates a function's range-vector argument (a range selector or a subquery,
     /// possibly in parentheses).
-    pub(crate) fn range_arg(&self, expr: &Expr) -> Result<RangeArg> {
+    pub(crate) fn range_arg(&self, expr: &Expr) -> Result<RangeArg<'a>> {
         match expr {
             Expr::Paren(p) => self.range_arg(&p.expr),
             Expr::MatrixSelector(ms) => self.matrix_selector_arg(ms),
@@ -360,31 +500,17 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn matrix_selector_arg(&self, ms: &MatrixSelector) -> Result<RangeArg> {
+    fn matrix_selector_arg(&self, ms: &MatrixSelector) -> Result<RangeArg<'a>> {
         let vs = &ms.vs;
-        let series = self
-            .selector_data(vs)
-            .iter()
-            .map(|s| Series {
-                labels: s.labels.clone(),
-                points: s
-                    .samples
-                    .iter()
-                    .copied()
-                    .filter(|p| !is_stale_nan(p.v))
-                    .collect(),
-                drop_name: false,
-            })
-            .collect();
         Ok(RangeArg {
-            series,
+            source: RangeSource::Selector(self.selector_data(vs)),
             range: duration_ms(&ms.range),
             offset: offset_ms(vs.offset.as_ref()),
             at: at_ms(vs.at.as_ref(), self.tp.query_start, self.tp.query_end),
         })
     }
 
-    fn subquery_arg(&self, sq: &SubqueryExpr) -> Result<RangeArg> {
+    fn subquery_arg(&self, sq: &SubqueryExpr) -> Result<RangeArg<'a>> {
         let off = offset_ms(sq.offset.as_ref());
         let range = duration_ms(&sq.range);
         let step = sq
@@ -433,7 +559,7 @@ impl<'a> Evaluator<'a> {
             }
         };
         Ok(RangeArg {
-            series,
+            source: RangeSource::Evaluated(series),
             range,
             offset: off,
             at,

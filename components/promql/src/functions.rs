@@ -5,7 +5,7 @@ use cairn_model::{Labels, Sample};
 use promql_parser::parser::{Call, Expr};
 
 use crate::error::{QueryError, Result};
-use crate::eval::{dedup_merge, window_slice, Evaluator, Series, StepCursor, Val};
+use crate::eval::{dedup_merge, Evaluator, Series, StepCursor, Val};
 use crate::mathx::{go_max, go_min, kahan_sum_inc, linear_regression, quantile};
 
 fn arg(call: &Call, i: usize) -> Result<&Expr> {
@@ -525,6 +525,61 @@ fn variance_over_time(w: &[Sample]) -> f64 {
 }
 
 fn eval_range_function(ev: &Evaluator<'_>, call: &Call, f: RangeFn) -> Result<Val> {
+    let mut out = Vec::new();
+    range_function_each(ev, call, f, &mut |s| {
+        out.push(s);
+        Ok(())
+    })?;
+    if call.func.name == "absent_over_time" {
+        return Ok(absent_series(ev, &out, unparen(arg(call, 0)?)));
+    }
+    Ok(Val::Vector(out))
+}
+
+/// Whether a call of range function `name` over `matrix` can hand out its output one
+/// series at a time: over a range selector (decoded series by series), for a function
+/// whose output series cannot collide (the name is kept, or all inputs share one name,
+/// so dropping it keeps label sets distinct; otherwise `dedup_merge` must see them all).
+pub(crate) fn streams(call: &Call) -> bool {
+    let name = call.func.name;
+    if range_function(name).is_none() || name == "absent_over_time" {
+        return false;
+    }
+    let idx = usize::from(name == "quantile_over_time");
+    let Ok(Expr::MatrixSelector(ms)) = arg(call, idx).map(unparen) else {
+        return false;
+    };
+    matches!(name, "last_over_time" | "first_over_time")
+        || ms.vs.name.is_some()
+        || ms.vs.matchers.matchers.iter().any(|m| {
+            m.name == cairn_model::METRIC_NAME
+                && matches!(m.op, promql_parser::label::MatchOp::Equal)
+        })
+}
+
+/// [`range_function_each`] for a call that [`streams`].
+pub(crate) fn range_call_each(
+    ev: &Evaluator<'_>,
+    call: &Call,
+    emit: &mut dyn FnMut(Series) -> Result<()>,
+) -> Result<()> {
+    match range_function(call.func.name) {
+        Some(f) => range_function_each(ev, call, f, emit),
+        None => Err(QueryError::exec(format!(
+            "{} is not a range function",
+            call.func.name
+        ))),
+    }
+}
+
+/// Evaluates the range function call and passes each output series to `emit` as soon as
+/// it is computed; each is accounted in `max_samples` when emitted.
+pub(crate) fn range_function_each(
+    ev: &Evaluator<'_>,
+    call: &Call,
+    f: RangeFn,
+    emit: &mut dyn FnMut(Series) -> Result<()>,
+) -> Result<()> {
     let name = call.func.name;
     let (matrix_idx, param, param2) = match name {
         "quantile_over_time" => (1, Some(ev.eval_scalar(arg(call, 0)?)?), None),
@@ -550,14 +605,22 @@ fn eval_range_function(ev: &Evaluator<'_>, call: &Call, f: RangeFn) -> Result<Va
     let ra = ev.range_arg(matrix_expr)?;
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let n = ev.num_steps();
-    let mut out = Vec::with_capacity(ra.series.len());
-    for s in &ra.series {
-        ev.limits.tick()?;
+    ra.for_each_series(ev.limits, |labels, source_drop_name, points| {
         let mut pts = Vec::new();
+        // Window bounds only move forward with the steps, so both ends are found by
+        // advancing cursors rather than two binary searches per step.
+        let (mut a, mut b) = (0, 0);
         for i in 0..n {
             let ts = ev.ts(i);
             let (lo, hi) = ra.window(ts);
-            let w = window_slice(&s.points, lo, hi);
+            while a < points.len() && points[a].t <= lo {
+                a += 1;
+            }
+            b = b.max(a);
+            while b < points.len() && points[b].t <= hi {
+                b += 1;
+            }
+            let w = &points[a..b];
             if w.is_empty() {
                 continue;
             }
@@ -576,7 +639,7 @@ fn eval_range_function(ev: &Evaluator<'_>, call: &Call, f: RangeFn) -> Result<Va
         if !pts.is_empty() {
             ev.limits.add(pts.len())?;
             if matches!(name, "rate" | "increase") {
-                let metric = s.labels.get(cairn_model::METRIC_NAME).unwrap_or("");
+                let metric = labels.get(cairn_model::METRIC_NAME).unwrap_or("");
                 if !["_total", "_sum", "_count", "_bucket"]
                     .iter()
                     .any(|x| metric.ends_with(x))
@@ -586,19 +649,16 @@ fn eval_range_function(ev: &Evaluator<'_>, call: &Call, f: RangeFn) -> Result<Va
                     ));
                 }
             }
-            out.push(Series {
-                labels: s.labels.clone(),
+            emit(Series {
+                labels: labels.clone(),
                 points: pts,
                 // A name already marked for removal (a subquery's) stays marked even
                 // through the functions that keep names.
-                drop_name: !keep_name || s.drop_name,
-            });
+                drop_name: !keep_name || source_drop_name,
+            })?;
         }
-    }
-    if name == "absent_over_time" {
-        return Ok(absent_series(ev, &out, unparen(matrix_expr)));
-    }
-    Ok(Val::Vector(out))
+        Ok(())
+    })
 }
 
 /// One series with value 1 at each step where `present` has no point, labelled from the

@@ -13,18 +13,32 @@
 //!                                          │  (start/end/matchers/hints)
 //!                                          ▼
 //!                          Storage::select (concurrently, async)
-//!                                          │  sorted series + samples
+//!                                          │  sorted series, each with its samples kept
+//!                                          │  compact: SeriesData::Xor (encoded chunks)
+//!                                          │  or SeriesData::Samples (InMemoryStorage)
 //!                                          ▼
 //!        Evaluator: each node → Val over all steps (scalar / vector / matrix)
-//!          selectors ─▶ functions / aggregations / binary ops (step by step)
+//!
+//!          streamed, one series at a time (eval_vector_each):
+//!            instant selector ── SampleIter reads chunks forward, step by step
+//!            rate(x[5m]) etc. ── decode one series into a reused buffer → its output
+//!            sum/avg/count/min/max/group/stddev/stdvar by (..) ── fold each series
+//!                               into per-group, per-step state as it arrives
+//!          whole: binary operators, topk/bottomk/limitk, quantile, count_values,
+//!                 subqueries, and anything feeding them (evaluated, then consumed)
 //!                                          │
 //!                                          ▼
 //!               Value (Scalar | String | Vector | Matrix) + warnings
 //! ```
 //!
+//! So `sum by (job) (rate(x[5m]))` holds the compact fetched data, one series' decoded
+//! samples and the aggregation's output, never the decoded matrix or rate's whole
+//! output; [`EngineOptions::max_samples`] counts decoded samples and output points while
+//! they are held (a decode buffer only while its series is being evaluated).
+//!
 //! Limits: [`EngineOptions::max_concurrent`] queries run at once (others queue), each
 //! bounded by [`EngineOptions::timeout`] (queueing included) and
-//! [`EngineOptions::max_samples`] samples held in memory.
+//! [`EngineOptions::max_samples`] samples held in memory (see above).
 //!
 //! Functions that are not implemented yet fail with [`QueryError::Execution`]
 //! ("function X is not supported yet") rather than giving a wrong answer.
@@ -49,6 +63,7 @@ pub use engine::{Engine, EngineOptions, QueryOptions};
 pub use error::{QueryError, StorageError};
 pub use plan::selector_matchers;
 pub use storage::{
-    InMemoryStorage, SelectHints, SelectRequest, SelectResult, Storage, StorageSeries,
+    EncodedChunk, InMemoryStorage, SampleIter, SelectHints, SelectRequest, SelectResult,
+    SeriesData, Storage, StorageSeries,
 };
 pub use value::{QueryResult, RangeSeries, Value, VectorSample};

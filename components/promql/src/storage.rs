@@ -10,8 +10,9 @@ use crate::error::StorageError;
 #[async_trait]
 pub trait Storage: Send + Sync {
     /// Returns every series matching all of `req.matchers` with its samples in
-    /// `[req.start, req.end]` (both inclusive). Series must be sorted by labels and
-    /// samples by timestamp; series without samples in the range may be omitted.
+    /// `[req.start, req.end]` (both inclusive; encoded chunks may extend past it, the
+    /// engine cuts them). Series must be sorted by labels and samples by timestamp;
+    /// series without samples in the range may be omitted.
     async fn select(&self, req: &SelectRequest) -> Result<SelectResult, StorageError>;
 }
 
@@ -49,8 +50,218 @@ pub struct SelectRequest {
 pub struct StorageSeries {
     /// The series' labels.
     pub labels: Labels,
-    /// Samples sorted by timestamp (may include staleness markers).
-    pub samples: Vec<Sample>,
+    /// Its samples, decoded or still encoded (may include staleness markers).
+    pub data: SeriesData,
+}
+
+/// A series' samples as a [`Storage`] hands them over. Stores that have encoded chunks
+/// should pass them on as [`SeriesData::Xor`]: the engine decodes one series at a time
+/// while evaluating, so a selector's data stays compact (about 1–2 bytes per sample
+/// instead of 16) until the moment it is used.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeriesData {
+    /// Samples sorted by timestamp.
+    Samples(Vec<Sample>),
+    /// Prometheus XOR chunks sorted by `min_time`. They may overlap (replicas): the
+    /// first sample seen at a timestamp wins.
+    Xor(Vec<EncodedChunk>),
+}
+
+/// One Prometheus XOR chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedChunk {
+    /// First sample timestamp in the chunk.
+    pub min_time: i64,
+    /// Last sample timestamp in the chunk.
+    pub max_time: i64,
+    /// The chunk bytes (2-byte sample count, then the bit stream).
+    pub data: Vec<u8>,
+}
+
+impl StorageSeries {
+    /// A series with decoded samples.
+    pub fn from_samples(labels: Labels, samples: Vec<Sample>) -> Self {
+        Self {
+            labels,
+            data: SeriesData::Samples(samples),
+        }
+    }
+
+    /// A series with encoded chunks.
+    pub fn from_chunks(labels: Labels, chunks: Vec<EncodedChunk>) -> Self {
+        Self {
+            labels,
+            data: SeriesData::Xor(chunks),
+        }
+    }
+
+    /// The samples in `[start, end]` in order, decoded while they are read, so a
+    /// forward scan (an instant selector stepping through time) holds none of them.
+    /// Call [`SampleIter::finish`] at the end to learn whether a chunk was corrupt.
+    pub fn samples(&self, start: i64, end: i64) -> SampleIter<'_> {
+        let state = match &self.data {
+            SeriesData::Samples(s) => {
+                let lo = s.partition_point(|x| x.t < start);
+                let hi = s.partition_point(|x| x.t <= end);
+                IterState::Slice(s[lo..hi.max(lo)].iter())
+            }
+            // Overlapping chunks (the same series from several stores) need sorting.
+            SeriesData::Xor(chunks)
+                if chunks.windows(2).any(|w| w[1].min_time <= w[0].max_time) =>
+            {
+                let mut buf = Vec::new();
+                match self.decode_into(start, end, &mut buf) {
+                    Ok(()) => IterState::Owned(buf.into_iter()),
+                    Err(e) => IterState::Failed(Some(e)),
+                }
+            }
+            SeriesData::Xor(chunks) => IterState::Chunks {
+                chunks,
+                current: None,
+                start,
+                end,
+            },
+        };
+        SampleIter {
+            labels: &self.labels,
+            state,
+        }
+    }
+
+    /// Replaces `out` with the samples in `[start, end]`, sorted and without duplicate
+    /// timestamps.
+    pub fn decode_into(
+        &self,
+        start: i64,
+        end: i64,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), StorageError> {
+        out.clear();
+        match &self.data {
+            SeriesData::Samples(s) => {
+                let lo = s.partition_point(|x| x.t < start);
+                let hi = s.partition_point(|x| x.t <= end);
+                out.extend_from_slice(&s[lo..hi.max(lo)]);
+            }
+            SeriesData::Xor(chunks) => {
+                let mut sorted = true;
+                for c in chunks {
+                    if c.max_time < start || c.min_time > end {
+                        continue;
+                    }
+                    let mut it = cairn_chunk::XorIter::new(&c.data);
+                    for s in it.by_ref() {
+                        if s.t < start {
+                            continue;
+                        }
+                        if s.t > end {
+                            break;
+                        }
+                        if out.last().is_some_and(|last| last.t >= s.t) {
+                            sorted = false;
+                        }
+                        out.push(s);
+                    }
+                    if let Some(e) = it.err() {
+                        return Err(StorageError::permanent(format!(
+                            "series {}: corrupt chunk: {e}",
+                            self.labels
+                        )));
+                    }
+                }
+                if !sorted {
+                    // Stable, so the first chunk's sample wins a duplicate timestamp.
+                    out.sort_by_key(|s| s.t);
+                    out.dedup_by_key(|s| s.t);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// See [`StorageSeries::samples`].
+#[derive(Debug)]
+pub struct SampleIter<'a> {
+    labels: &'a Labels,
+    state: IterState<'a>,
+}
+
+#[derive(Debug)]
+enum IterState<'a> {
+    Slice(std::slice::Iter<'a, Sample>),
+    Owned(std::vec::IntoIter<Sample>),
+    Chunks {
+        chunks: &'a [EncodedChunk],
+        current: Option<cairn_chunk::XorIter<'a>>,
+        start: i64,
+        end: i64,
+    },
+    Failed(Option<StorageError>),
+}
+
+impl SampleIter<'_> {
+    /// Whether reading went well; an error if a chunk turned out corrupt.
+    pub fn finish(self) -> Result<(), StorageError> {
+        match self.state {
+            IterState::Failed(Some(e)) => Err(e),
+            IterState::Chunks {
+                current: Some(it), ..
+            } => match it.err() {
+                Some(e) => Err(StorageError::permanent(format!(
+                    "series {}: corrupt chunk: {e}",
+                    self.labels
+                ))),
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Iterator for SampleIter<'_> {
+    type Item = Sample;
+
+    fn next(&mut self) -> Option<Sample> {
+        match &mut self.state {
+            IterState::Slice(it) => it.next().copied(),
+            IterState::Owned(it) => it.next(),
+            IterState::Failed(_) => None,
+            IterState::Chunks {
+                chunks,
+                current,
+                start,
+                end,
+            } => loop {
+                if let Some(it) = current {
+                    for s in it.by_ref() {
+                        if s.t < *start {
+                            continue;
+                        }
+                        if s.t > *end {
+                            break;
+                        }
+                        return Some(s);
+                    }
+                    if let Some(e) = it.err() {
+                        let e = StorageError::permanent(format!(
+                            "series {}: corrupt chunk: {e}",
+                            self.labels
+                        ));
+                        self.state = IterState::Failed(Some(e));
+                        return None;
+                    }
+                }
+                let (first, rest) = chunks.split_first()?;
+                *chunks = rest;
+                if first.max_time < *start || first.min_time > *end {
+                    *current = None;
+                    continue;
+                }
+                *current = Some(cairn_chunk::XorIter::new(&first.data));
+            },
+        }
+    }
 }
 
 /// The answer to a [`SelectRequest`].
@@ -65,7 +276,7 @@ pub struct SelectResult {
 /// A [`Storage`] over series held in memory; used by tests and the promqltest runner.
 #[derive(Debug, Clone, Default)]
 pub struct InMemoryStorage {
-    series: Vec<StorageSeries>,
+    series: Vec<(Labels, Vec<Sample>)>,
 }
 
 impl InMemoryStorage {
@@ -77,20 +288,14 @@ impl InMemoryStorage {
     /// Adds samples to the series with `labels` (creating it), keeping samples sorted by
     /// timestamp; a sample at an existing timestamp replaces the old one.
     pub fn add(&mut self, labels: Labels, samples: impl IntoIterator<Item = Sample>) {
-        let idx = match self.series.binary_search_by(|s| s.labels.cmp(&labels)) {
+        let idx = match self.series.binary_search_by(|s| s.0.cmp(&labels)) {
             Ok(i) => i,
             Err(i) => {
-                self.series.insert(
-                    i,
-                    StorageSeries {
-                        labels,
-                        samples: Vec::new(),
-                    },
-                );
+                self.series.insert(i, (labels, Vec::new()));
                 i
             }
         };
-        let s = &mut self.series[idx].samples;
+        let s = &mut self.series[idx].1;
         for sample in samples {
             match s.binary_search_by_key(&sample.t, |x| x.t) {
                 Ok(i) => s[i] = sample,
@@ -104,8 +309,8 @@ impl InMemoryStorage {
         self.series.clear();
     }
 
-    /// All series, sorted by labels.
-    pub fn series(&self) -> &[StorageSeries] {
+    /// All series with their samples, sorted by labels.
+    pub fn series(&self) -> &[(Labels, Vec<Sample>)] {
         &self.series
     }
 }
@@ -116,18 +321,16 @@ impl Storage for InMemoryStorage {
         let series = self
             .series
             .iter()
-            .filter(|s| {
+            .filter(|(labels, _)| {
                 req.matchers
                     .iter()
-                    .all(|m| m.matches(s.labels.get(&m.name).unwrap_or("")))
+                    .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
             })
-            .filter_map(|s| {
-                let lo = s.samples.partition_point(|x| x.t < req.start);
-                let hi = s.samples.partition_point(|x| x.t <= req.end);
-                (lo < hi).then(|| StorageSeries {
-                    labels: s.labels.clone(),
-                    samples: s.samples[lo..hi].to_vec(),
-                })
+            .filter_map(|(labels, samples)| {
+                let lo = samples.partition_point(|x| x.t < req.start);
+                let hi = samples.partition_point(|x| x.t <= req.end);
+                (lo < hi)
+                    .then(|| StorageSeries::from_samples(labels.clone(), samples[lo..hi].to_vec()))
             })
             .collect();
         Ok(SelectResult {

@@ -221,10 +221,7 @@ pub(crate) fn decode_series(
         }
     }
     samples.retain(|s| s.t >= start && s.t <= end);
-    Ok(StorageSeries {
-        labels: series.labels,
-        samples,
-    })
+    Ok(StorageSeries::from_samples(series.labels, samples))
 }
 
 /// Thanos's `ApplyCounterResetsSeriesIterator`: a downsampled counter chunk holds the

@@ -1,7 +1,9 @@
 use async_trait::async_trait;
 use cairn_model::TenantId;
-use cairn_promql::{SelectRequest, SelectResult, Storage, StorageError};
-use cairn_storeapi::{merge_sorted, RawSeries, SeriesQuery, StoreApiError, StoreClient};
+use cairn_promql::{
+    EncodedChunk, SelectRequest, SelectResult, SeriesData, Storage, StorageError, StorageSeries,
+};
+use cairn_storeapi::{merge_sorted, RawChunk, RawSeries, SeriesQuery, StoreApiError, StoreClient};
 use futures::future::join_all;
 
 use crate::decode::{decode_series, ReadMode};
@@ -141,6 +143,23 @@ fn sorted_union(lists: Vec<Vec<String>>) -> Vec<String> {
     all
 }
 
+/// A merged series with its chunks that overlap `[start, end]`, still encoded: the
+/// engine decodes one series at a time while it evaluates (and resolves samples that
+/// several stores' chunks share).
+fn chunked_series(series: RawSeries, start: i64, end: i64) -> StorageSeries {
+    let chunks = series
+        .chunks
+        .into_iter()
+        .filter(|c| c.max_time >= start && c.min_time <= end)
+        .map(|c| EncodedChunk {
+            min_time: c.min_time,
+            max_time: c.max_time,
+            data: c.data,
+        })
+        .collect();
+    StorageSeries::from_chunks(series.labels, chunks)
+}
+
 #[async_trait]
 impl Storage for FanoutStorage {
     async fn select(&self, req: &SelectRequest) -> Result<SelectResult, StorageError> {
@@ -159,11 +178,63 @@ impl Storage for FanoutStorage {
         let (raw, warnings) = self.raw_series(&query).await?;
         let mut series = Vec::with_capacity(raw.len());
         for s in raw {
-            let decoded = decode_series(s, req.start, req.end, mode)?;
-            if !decoded.samples.is_empty() {
-                series.push(decoded);
+            let in_range = |c: &&RawChunk| c.max_time >= req.start && c.min_time <= req.end;
+            if s.chunks.iter().filter(in_range).any(|c| c.is_downsampled()) {
+                // Aggregates are turned into samples here, as `mode` says.
+                let decoded = decode_series(s, req.start, req.end, mode)?;
+                if !matches!(&decoded.data, SeriesData::Samples(v) if v.is_empty()) {
+                    series.push(decoded);
+                }
+            } else {
+                let chunked = chunked_series(s, req.start, req.end);
+                if matches!(&chunked.data, SeriesData::Xor(c) if !c.is_empty()) {
+                    series.push(chunked);
+                }
             }
         }
         Ok(SelectResult { series, warnings })
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_chunk::XorChunk;
+    use cairn_model::Labels;
+    use cairn_storeapi::RawChunk;
+
+    fn chunk(points: &[(i64, f64)]) -> RawChunk {
+        let mut c = XorChunk::new();
+        for &(t, v) in points {
+            c.append(t, v);
+        }
+        RawChunk::xor(points[0].0, points[points.len() - 1].0, c.bytes().to_vec())
+    }
+
+    #[test]
+    fn overlapping_chunks_of_one_series_are_merged_without_double_counting() {
+        let series = RawSeries {
+            labels: Labels::from_pairs([("__name__", "up")]),
+            chunks: vec![
+                chunk(&[(10, 1.0), (20, 2.0), (30, 3.0)]),
+                chunk(&[(20, 2.0), (30, 3.0), (40, 4.0)]),
+            ],
+        };
+        let mut decoded = Vec::new();
+        chunked_series(series, 15, 40)
+            .decode_into(15, 40, &mut decoded)
+            .unwrap();
+        let times: Vec<i64> = decoded.iter().map(|s| s.t).collect();
+        assert_eq!(times, [20, 30, 40]);
+    }
+
+    #[test]
+    fn a_corrupt_chunk_is_an_error_not_a_panic() {
+        let series = RawSeries {
+            labels: Labels::from_pairs([("__name__", "up")]),
+            chunks: vec![RawChunk::xor(0, 10, vec![0, 5, 1])],
+        };
+        assert!(chunked_series(series, 0, 10)
+            .decode_into(0, 10, &mut Vec::new())
+            .is_err());
     }
 }

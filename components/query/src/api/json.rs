@@ -1,86 +1,132 @@
 //! Prometheus's JSON shapes for query results.
 
-use cairn_model::{Labels, Sample};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use cairn_model::Labels;
 use cairn_promql::{QueryResult, Value};
-use serde_json::{json, Map, Number, Value as Json};
+use serde_json::{json, Map, Value as Json};
 
 /// Sample values are strings spelled exactly like Prometheus's API: Go's
 /// `strconv.FormatFloat(v, 'f', -1, 64)`, switching to `'e'` below 1e-6 and from 1e21
 /// (`marshalFloat` in Prometheus's JSON codec).
+#[cfg(test)]
 pub(crate) fn format_value(v: f64) -> String {
+    let mut out = Vec::with_capacity(24);
+    write_value(&mut out, v);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends [`format_value`]'s spelling of `v` to `out` without allocating. Large range
+/// query results have millions of values, so this is on the hot path of the API.
+pub(crate) fn write_value(out: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
-        return "NaN".to_owned();
+        return out.extend_from_slice(b"NaN");
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
+        return out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
     }
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0" } else { "0" }.to_owned();
+        return out.extend_from_slice(if v.is_sign_negative() { b"-0" } else { b"0" });
     }
-    let (digits, exp) = shortest_digits(v.abs());
-    let sign = if v < 0.0 { "-" } else { "" };
+    if v < 0.0 {
+        out.push(b'-');
+    }
     let abs = v.abs();
-    if !(1e-6..1e21).contains(&abs) {
-        let (first, rest) = digits.split_at(1);
-        let dot = if rest.is_empty() { "" } else { "." };
-        let exp_sign = if exp < 0 { '-' } else { '+' };
-        return format!(
-            "{sign}{first}{dot}{rest}e{exp_sign}{:02}",
-            exp.unsigned_abs()
-        );
+    // Counters, gauges of bytes and the like are mostly whole numbers; below 2^53 they
+    // are exact integers whose shortest spelling is just their digits.
+    if abs < 9_007_199_254_740_992.0 && abs.fract() == 0.0 {
+        return push_u64(out, abs as u64);
     }
-    let n = digits.len() as i32;
+    let mut buf = ryu::Buffer::new();
+    let (digits, n, exp) = shortest_digits(buf.format_finite(abs));
+    let digits = &digits[..n];
+    if !(1e-6..1e21).contains(&abs) {
+        out.push(digits[0]);
+        if n > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
+        out.push(b'e');
+        out.push(if exp < 0 { b'-' } else { b'+' });
+        let e = exp.unsigned_abs();
+        if e < 10 {
+            out.push(b'0');
+        }
+        push_u64(out, u64::from(e));
+        return;
+    }
+    let n = n as i32;
     if exp < 0 {
-        format!("{sign}0.{}{digits}", "0".repeat((-exp - 1) as usize))
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', (-exp - 1) as usize));
+        out.extend_from_slice(digits);
     } else if exp + 1 >= n {
-        format!("{sign}{digits}{}", "0".repeat((exp + 1 - n) as usize))
+        out.extend_from_slice(digits);
+        out.extend(std::iter::repeat_n(b'0', (exp + 1 - n) as usize));
     } else {
         let (int, frac) = digits.split_at((exp + 1) as usize);
-        format!("{sign}{int}.{frac}")
+        out.extend_from_slice(int);
+        out.push(b'.');
+        out.extend_from_slice(frac);
     }
 }
 
-/// The shortest decimal digits that round-trip to `v` (> 0) and the decimal exponent of
-/// the first digit. Like Go, an exact tie between two shortest candidates goes to the
-/// even last digit (Rust's formatter rounds such ties up).
-fn shortest_digits(v: f64) -> (String, i32) {
-    let sci = format!("{v:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let mut digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let last = digits.as_bytes()[digits.len() - 1];
-    if digits.len() >= 16 && (last - b'0') % 2 == 1 {
-        let mut lower = digits.clone().into_bytes();
-        let i = lower.len() - 1;
-        lower[i] -= 1;
-        let lower = String::from_utf8(lower).unwrap_or_default();
-        // The exact binary value written out in full: a tie means it is precisely the
-        // midpoint `lower` followed by a 5.
-        let exact = format!("{v:.800e}");
-        let exact_digits: String = exact
-            .split_once('e')
-            .map_or("", |(m, _)| m)
-            .chars()
-            .filter(char::is_ascii_digit)
-            .collect();
-        let midpoint = format!("{lower}5");
-        let is_tie = exact_digits.starts_with(&midpoint)
-            && exact_digits[midpoint.len()..].bytes().all(|b| b == b'0');
-        let lower_value = format!("{}.{}e{exp}", &lower[..1], &lower[1..]).parse::<f64>();
-        if is_tie && lower_value == Ok(v) {
-            digits = lower;
+fn push_u64(out: &mut Vec<u8>, mut x: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (x % 10) as u8;
+        x /= 10;
+        if x == 0 {
+            break;
         }
     }
-    (digits, exp)
+    out.extend_from_slice(&tmp[i..]);
 }
 
-/// Timestamps are unix seconds as a JSON number, with millisecond precision.
-pub(crate) fn format_time(t_ms: i64) -> Json {
-    if t_ms % 1000 == 0 {
-        Json::Number(Number::from(t_ms / 1000))
-    } else {
-        Number::from_f64(t_ms as f64 / 1000.0).map_or(Json::Null, Json::Number)
+/// The significant digits of ryu's shortest round-trip spelling of a positive finite
+/// value (`"0.00123"`, `"123.0"`, `"1.5e-7"`, `"1e21"`) and the decimal exponent of the
+/// first digit. Ryu, like Go's `FormatFloat`, breaks an exact tie between two shortest
+/// candidates towards the even digit (Rust's own formatter rounds it up).
+fn shortest_digits(s: &str) -> ([u8; 24], usize, i32) {
+    let (mantissa, exp) = match s.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (s, 0),
+    };
+    let mut digits = [0u8; 24];
+    let mut n = 0;
+    // Position of the first significant digit relative to the decimal point.
+    let mut point = None;
+    let mut first = None;
+    for (i, b) in mantissa.bytes().enumerate() {
+        if b == b'.' {
+            point = Some(i);
+            continue;
+        }
+        if first.is_none() {
+            if b == b'0' {
+                continue;
+            }
+            first = Some(i);
+        }
+        if n < digits.len() {
+            digits[n] = b;
+            n += 1;
+        }
     }
+    while n > 1 && digits[n - 1] == b'0' {
+        n -= 1;
+    }
+    let point = point.unwrap_or(mantissa.len()) as i32;
+    let first = first.unwrap_or(0) as i32;
+    // Digits before the point count down to exponent 0; the first digit after it is -1.
+    let e = if first < point {
+        point - first - 1
+    } else {
+        point - first
+    };
+    (digits, n.max(1), e + exp)
 }
 
 pub(crate) fn labels_object(labels: &Labels) -> Json {
@@ -91,34 +137,75 @@ pub(crate) fn labels_object(labels: &Labels) -> Json {
     Json::Object(map)
 }
 
-fn point(s: &Sample) -> Json {
-    json!([format_time(s.t), format_value(s.v)])
+/// A response body that is already JSON.
+#[derive(Debug)]
+pub(crate) struct JsonBody(pub(crate) Vec<u8>);
+
+impl IntoResponse for JsonBody {
+    fn into_response(self) -> Response {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.0,
+        )
+            .into_response()
+    }
 }
 
-/// `{"resultType": …, "result": …}` for a query result.
-pub(crate) fn result_data(value: &Value) -> Json {
-    let result = match value {
-        Value::Scalar { t, v } => json!([format_time(*t), format_value(*v)]),
-        Value::String { t, v } => json!([format_time(*t), v]),
-        Value::Vector(samples) => Json::Array(
-            samples
-                .iter()
-                .map(|s| json!({"metric": labels_object(&s.labels), "value": [format_time(s.t), format_value(s.v)]}))
-                .collect(),
-        ),
-        Value::Matrix(series) => Json::Array(
-            series
-                .iter()
-                .map(|s| {
-                    json!({
-                        "metric": labels_object(&s.labels),
-                        "values": s.samples.iter().map(point).collect::<Vec<_>>(),
-                    })
-                })
-                .collect(),
-        ),
-    };
-    json!({"resultType": value.type_name(), "result": result})
+/// Timestamps are unix seconds as a JSON number, with millisecond precision.
+fn write_time(out: &mut Vec<u8>, t_ms: i64) {
+    if t_ms % 1000 == 0 {
+        if t_ms < 0 {
+            out.push(b'-');
+        }
+        push_u64(out, (t_ms / 1000).unsigned_abs());
+    } else {
+        out.extend_from_slice(ryu::Buffer::new().format(t_ms as f64 / 1000.0).as_bytes());
+    }
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Serializing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_labels(out: &mut Vec<u8>, labels: &Labels) {
+    out.push(b'{');
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, &l.name);
+        out.push(b':');
+        write_str(out, &l.value);
+    }
+    out.push(b'}');
+}
+
+fn write_point(out: &mut Vec<u8>, t: i64, v: f64) {
+    out.push(b'[');
+    write_time(out, t);
+    out.extend_from_slice(b",\"");
+    write_value(out, v);
+    out.extend_from_slice(b"\"]");
+}
+
+fn write_strings(out: &mut Vec<u8>, key: &str, list: &[String]) {
+    if list.is_empty() {
+        return;
+    }
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":[");
+    for (i, w) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, w);
+    }
+    out.push(b']');
 }
 
 /// The success envelope, with `warnings`/`infos` only when there are any.
@@ -133,8 +220,68 @@ pub(crate) fn success(data: Json, warnings: &[String], infos: &[String]) -> Json
     body
 }
 
-pub(crate) fn query_success(result: &QueryResult) -> Json {
-    success(result_data(&result.value), &result.warnings, &result.infos)
+/// The whole success body of a query, written straight into bytes: building a
+/// `serde_json::Value` tree first cost an allocation per point and dominated large
+/// range queries.
+pub(crate) fn query_success(result: &QueryResult) -> JsonBody {
+    let value = &result.value;
+    let points = match value {
+        Value::Matrix(series) => series.iter().map(|s| s.samples.len() + 4).sum(),
+        Value::Vector(samples) => samples.len(),
+        _ => 1,
+    };
+    let mut out = Vec::with_capacity(64 + points * 32);
+    out.extend_from_slice(b"{\"status\":\"success\",\"data\":{\"resultType\":\"");
+    out.extend_from_slice(value.type_name().as_bytes());
+    out.extend_from_slice(b"\",\"result\":");
+    match value {
+        Value::Scalar { t, v } => write_point(&mut out, *t, *v),
+        Value::String { t, v } => {
+            out.push(b'[');
+            write_time(&mut out, *t);
+            out.push(b',');
+            write_str(&mut out, v);
+            out.push(b']');
+        }
+        Value::Vector(samples) => {
+            out.push(b'[');
+            for (i, s) in samples.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"{\"metric\":");
+                write_labels(&mut out, &s.labels);
+                out.extend_from_slice(b",\"value\":");
+                write_point(&mut out, s.t, s.v);
+                out.push(b'}');
+            }
+            out.push(b']');
+        }
+        Value::Matrix(series) => {
+            out.push(b'[');
+            for (i, s) in series.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"{\"metric\":");
+                write_labels(&mut out, &s.labels);
+                out.extend_from_slice(b",\"values\":[");
+                for (j, p) in s.samples.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    write_point(&mut out, p.t, p.v);
+                }
+                out.extend_from_slice(b"]}");
+            }
+            out.push(b']');
+        }
+    }
+    out.push(b'}');
+    write_strings(&mut out, "warnings", &result.warnings);
+    write_strings(&mut out, "infos", &result.infos);
+    out.push(b'}');
+    JsonBody(out)
 }
 
 #[cfg(test)]
@@ -161,11 +308,74 @@ mod tests {
         assert_eq!(format_value(f64::INFINITY), "+Inf");
         assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
         assert_eq!(format_value(-2.5), "-2.5");
+        assert_eq!(format_value(100_234_000.0), "100234000");
+        assert_eq!(format_value(-7.0), "-7");
+        assert_eq!(format_value(9_007_199_254_740_992.0), "9007199254740992");
+        assert_eq!(format_value(1e20), "100000000000000000000");
+    }
+
+    #[test]
+    fn floats_round_trip_with_the_fewest_digits() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        for i in 0..200_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let v = match i % 3 {
+                0 => f64::from_bits(x),
+                1 => (x >> 11) as f64 / (1u64 << 40) as f64,
+                _ => ((x >> 40) as f64) / 15.0,
+            };
+            if !v.is_finite() || v == 0.0 {
+                continue;
+            }
+            let s = format_value(v);
+            assert_eq!(s.parse::<f64>().unwrap(), v, "{s}");
+            let digits = |t: &str| {
+                let m = t.split(['e', 'E']).next().unwrap_or("");
+                let d: Vec<u8> = m
+                    .bytes()
+                    .filter(u8::is_ascii_digit)
+                    .skip_while(|b| *b == b'0')
+                    .collect();
+                d.len() - d.iter().rev().take_while(|b| **b == b'0').count()
+            };
+            let shortest = format!("{:e}", v.abs());
+            assert!(digits(&s) <= digits(&shortest), "{s} vs {shortest}");
+        }
+    }
+
+    #[test]
+    fn query_bodies_are_valid_json_in_prometheus_shape() {
+        use cairn_model::Sample;
+        use cairn_promql::RangeSeries;
+        let result = QueryResult {
+            value: Value::Matrix(vec![RangeSeries {
+                labels: Labels::from_pairs([("__name__", "up"), ("a", "x\"y\n")]),
+                samples: vec![Sample::new(1_000, 1.5), Sample::new(2_500, f64::NAN)],
+            }]),
+            warnings: vec!["w".into()],
+            infos: vec![],
+        };
+        let body: Json = serde_json::from_slice(&query_success(&result).0).unwrap();
+        assert_eq!(
+            body,
+            json!({"status": "success", "data": {"resultType": "matrix", "result": [
+                {"metric": {"__name__": "up", "a": "x\"y\n"}, "values": [[1, "1.5"], [2.5, "NaN"]]}
+            ]}, "warnings": ["w"]})
+        );
     }
 
     #[test]
     fn times_are_seconds_with_millisecond_fraction() {
-        assert_eq!(format_time(1_435_781_451_781).to_string(), "1435781451.781");
-        assert_eq!(format_time(1_435_781_451_000).to_string(), "1435781451");
+        let time = |t| {
+            let mut out = Vec::new();
+            write_time(&mut out, t);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(time(1_435_781_451_781), "1435781451.781");
+        assert_eq!(time(1_435_781_451_000), "1435781451");
+        assert_eq!(time(-1_500), "-1.5");
+        assert_eq!(time(-2_000), "-2");
     }
 }

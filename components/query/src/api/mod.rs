@@ -37,6 +37,7 @@ pub struct Querier {
 }
 
 type ApiResult = Result<Json<JsonValue>, QueryApiError>;
+type QueryApiResult = Result<json::JsonBody, QueryApiError>;
 
 impl Querier {
     /// Builds the querier over `stores` and registers its metrics.
@@ -107,7 +108,7 @@ impl Querier {
         Ok(QueryOptions { lookback_delta })
     }
 
-    async fn instant_query(&self, tenant: TenantId, p: Params) -> ApiResult {
+    async fn instant_query(&self, tenant: TenantId, p: Params) -> QueryApiResult {
         let query = p.get("query").ok_or_else(|| {
             QueryApiError::BadData("invalid parameter \"query\": query must not be empty".into())
         })?;
@@ -121,10 +122,10 @@ impl Querier {
         let run = self.engine.instant_query(&storage, query, time, &opts);
         let result = with_timeout(p.duration("timeout")?, run).await;
         self.observe("instant", start, &result);
-        Ok(Json(json::query_success(&result?)))
+        Ok(json::query_success(&result?))
     }
 
-    async fn range_query(&self, tenant: TenantId, p: Params) -> ApiResult {
+    async fn range_query(&self, tenant: TenantId, p: Params) -> QueryApiResult {
         let query = p.get("query").ok_or_else(|| {
             QueryApiError::BadData("invalid parameter \"query\": query must not be empty".into())
         })?;
@@ -162,7 +163,7 @@ impl Querier {
             .range_query(&storage, query, start, end, step_ms, &opts);
         let result = with_timeout(p.duration("timeout")?, run).await;
         self.observe("range", began, &result);
-        Ok(Json(json::query_success(&result?)))
+        Ok(json::query_success(&result?))
     }
 
     fn selection(&self, p: &Params) -> Result<(Vec<Vec<Matcher>>, i64, i64), QueryApiError> {
@@ -363,21 +364,24 @@ fn call(
 
 macro_rules! handler {
     ($name:ident, $method:ident) => {
+        handler!($name, $method, ApiResult);
+    };
+    ($name:ident, $method:ident, $result:ty) => {
         async fn $name(
             State(q): State<Arc<Querier>>,
             method: Method,
             headers: HeaderMap,
             RawQuery(query): RawQuery,
             body: Bytes,
-        ) -> ApiResult {
+        ) -> $result {
             let c = call(&q, &method, &headers, query, &body)?;
             q.$method(c.tenant, c.params).await
         }
     };
 }
 
-handler!(query_handler, instant_query);
-handler!(query_range_handler, range_query);
+handler!(query_handler, instant_query, QueryApiResult);
+handler!(query_range_handler, range_query, QueryApiResult);
 handler!(series_handler, series);
 handler!(labels_handler, label_names);
 

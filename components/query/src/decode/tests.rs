@@ -1,5 +1,6 @@
 use cairn_chunk::XorChunk;
 use cairn_model::Labels;
+use cairn_promql::SeriesData;
 use cairn_storeapi::RawAggregates;
 
 use super::*;
@@ -74,7 +75,7 @@ pub(crate) fn downsample(samples: &[(i64, f64)], res: i64) -> RawChunk {
 }
 
 fn times(s: &StorageSeries) -> Vec<i64> {
-    s.samples.iter().map(|s| s.t).collect()
+    decoded(s).iter().map(|s| s.t).collect()
 }
 
 #[test]
@@ -155,33 +156,33 @@ fn downsampled_aggregates_read_like_the_raw_samples_they_replace() {
     let (start, end) = (0, 7_200_000);
 
     let counter = decode_series(s(), start, end, ReadMode::Counter).unwrap();
-    assert!(counter.samples.windows(2).all(|w| w[1].v >= w[0].v));
-    let got = counter.samples.last().unwrap().v - counter.samples[0].v;
+    assert!(decoded(&counter).windows(2).all(|w| w[1].v >= w[0].v));
+    let got = decoded(&counter).last().unwrap().v - decoded(&counter)[0].v;
     assert_eq!(got, raw_increase(&raw));
 
     let count = decode_series(s(), start, end, ReadMode::Count).unwrap();
-    assert_eq!(count.samples.len(), raw.len());
+    assert_eq!(decoded(&count).len(), raw.len());
 
     let sum = decode_series(s(), start, end, ReadMode::Sum).unwrap();
-    let total: f64 = sum.samples.iter().map(|s| s.v).sum();
+    let total: f64 = decoded(&sum).iter().map(|s| s.v).sum();
     assert_eq!(total, raw.iter().map(|s| s.1).sum::<f64>());
 
     let min = decode_series(s(), start, end, ReadMode::Min).unwrap();
     let max = decode_series(s(), start, end, ReadMode::Max).unwrap();
     let fold = |f: fn(f64, f64) -> f64, init| raw.iter().map(|s| s.1).fold(init, f);
     assert_eq!(
-        min.samples.iter().map(|s| s.v).fold(f64::MAX, f64::min),
+        decoded(&min).iter().map(|s| s.v).fold(f64::MAX, f64::min),
         fold(f64::min, f64::MAX)
     );
     assert_eq!(
-        max.samples.iter().map(|s| s.v).fold(f64::MIN, f64::max),
+        decoded(&max).iter().map(|s| s.v).fold(f64::MIN, f64::max),
         fold(f64::max, f64::MIN)
     );
 
     let avg = decode_series(s(), start, end, ReadMode::Average).unwrap();
-    assert_eq!(avg.samples.len(), 24);
+    assert_eq!(decoded(&avg).len(), 24);
     // First window: samples 0..=285 step 15 → mean of 0, 15, ..., 285.
-    assert_eq!(avg.samples[0].v, 142.5);
+    assert_eq!(decoded(&avg)[0].v, 142.5);
 }
 
 #[test]
@@ -194,14 +195,22 @@ fn downsampled_and_raw_data_of_one_range_are_never_both_counted() {
     // second: the downsampled chunk reaches past the raw data and replaces it.
     let s = series(vec![downsample(&raw, 300_000), chunk(recent)]);
     let sum = decode_series(s.clone(), 0, 7_200_000, ReadMode::Sum).unwrap();
-    assert_eq!(sum.samples.iter().map(|s| s.v).sum::<f64>(), raw_sum);
+    assert_eq!(decoded(&sum).iter().map(|s| s.v).sum::<f64>(), raw_sum);
     let counter = decode_series(s, 0, 7_200_000, ReadMode::Counter).unwrap();
-    let got = counter.samples.last().unwrap().v - counter.samples[0].v;
+    let got = decoded(&counter).last().unwrap().v - decoded(&counter)[0].v;
     assert_eq!(got, raw_increase(&raw));
 
     // A downsampled chunk within the raw data's span is not read at all.
     let s = series(vec![chunk(old), downsample(recent, 300_000), chunk(recent)]);
     let sum = decode_series(s, 0, 7_200_000, ReadMode::Sum).unwrap();
-    assert_eq!(sum.samples.len(), raw.len());
-    assert_eq!(sum.samples.iter().map(|s| s.v).sum::<f64>(), raw_sum);
+    assert_eq!(decoded(&sum).len(), raw.len());
+    assert_eq!(decoded(&sum).iter().map(|s| s.v).sum::<f64>(), raw_sum);
+}
+
+/// The decoded samples of a series `decode_series` produced.
+fn decoded(s: &StorageSeries) -> &Vec<Sample> {
+    match &s.data {
+        SeriesData::Samples(v) => v,
+        SeriesData::Xor(_) => panic!("decode_series returns decoded samples"),
+    }
 }
