@@ -20,7 +20,7 @@ use crate::check::read_and_check;
 use crate::config::CompactConfig;
 use crate::downsample::{downsample_aggr, downsample_raw};
 use crate::error::{CompactError, Result};
-use crate::merge::{decode_raw, encode_raw, penalty_dedup, union};
+use crate::merge::{decode_raw, encode_raw, union};
 use crate::metrics::{HaltLabels, ReasonLabel, ResolutionLabel};
 use crate::plan::{describe, plan, CompactionJob, DownsampleJob, COMPACTOR_SOURCE};
 use crate::CompactMetrics;
@@ -577,11 +577,11 @@ fn merge_series(
                 let samples = decode_raw(&chunks).unwrap_or_default();
                 per_replica.entry(r).or_default().push(samples);
             }
-            let merged = per_replica
-                .into_values()
-                .map(union)
-                .reduce(|a, b| penalty_dedup(&a, &b))
-                .unwrap_or_default();
+            let replicas: Vec<Vec<cairn_model::Sample>> =
+                per_replica.into_values().map(union).collect();
+            let slices: Vec<&[cairn_model::Sample]> = replicas.iter().map(Vec::as_slice).collect();
+            // Offline the metric type is unknown: values are never adjusted.
+            let merged = cairn_dedup::penalty_merge(&slices, cairn_dedup::SeriesKind::Gauge);
             encode_raw(&merged, block_min, slice_ms)
         } else {
             let mut all: Vec<BlockChunk> = parts.into_iter().flat_map(|(_, c)| c).collect();

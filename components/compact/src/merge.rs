@@ -1,5 +1,5 @@
-//! Merging one series' samples from several blocks, replica deduplication, and
-//! re-encoding samples into chunks.
+//! Merging one series' samples from several blocks and re-encoding samples into
+//! chunks (replica deduplication itself is `cairn_dedup`, shared with the querier).
 
 use cairn_block::{BlockChunk, ChunkData};
 use cairn_chunk::XorChunk;
@@ -7,10 +7,6 @@ use cairn_model::Sample;
 
 /// Samples per XOR chunk, like Prometheus.
 pub const SAMPLES_PER_CHUNK: usize = 120;
-
-/// Penalty before the first delta between samples is known, like Thanos: timestamps are
-/// milliseconds and scrape intervals several seconds.
-const INITIAL_PENALTY_MS: i64 = 5000;
 
 /// Decodes raw chunks into samples sorted by time.
 pub(crate) fn decode_raw(chunks: &[BlockChunk]) -> Result<Vec<Sample>, String> {
@@ -44,60 +40,6 @@ pub fn union(mut streams: Vec<Vec<Sample>>) -> Vec<Sample> {
     all.sort_by_key(|(t, i, _)| (*t, *i));
     all.dedup_by_key(|(t, _, _)| *t);
     all.into_iter().map(|(t, _, v)| Sample::new(t, v)).collect()
-}
-
-/// Thanos's penalty deduplication of two replicas of one series: follow one replica,
-/// and only switch to the other when the followed one has a gap. After taking a sample
-/// from one side, the other side must come at least twice the last sample distance
-/// later, so jittered timestamps of the two replicas never interleave and raise the
-/// sample rate.
-pub fn penalty_dedup(a: &[Sample], b: &[Sample]) -> Vec<Sample> {
-    let (mut ia, mut ib) = (0usize, 0usize);
-    let (mut pen_a, mut pen_b) = (0i64, 0i64);
-    let mut last_t: Option<i64> = None;
-    let mut out = Vec::with_capacity(a.len().max(b.len()));
-    let seek = |s: &[Sample], i: &mut usize, t: i64| {
-        while *i < s.len() && s[*i].t < t {
-            *i += 1;
-        }
-    };
-    loop {
-        if let Some(lt) = last_t {
-            seek(a, &mut ia, lt.saturating_add(1).saturating_add(pen_a));
-            seek(b, &mut ib, lt.saturating_add(1).saturating_add(pen_b));
-        }
-        let (ha, hb) = (a.get(ia), b.get(ib));
-        let (pick_a, s) = match (ha, hb) {
-            (None, None) => break,
-            (Some(sa), None) => {
-                pen_a = 0;
-                (true, *sa)
-            }
-            (None, Some(sb)) => {
-                pen_b = 0;
-                (false, *sb)
-            }
-            (Some(sa), Some(sb)) => {
-                if sa.t <= sb.t {
-                    pen_b = last_t.map_or(INITIAL_PENALTY_MS, |lt| 2 * (sa.t - lt));
-                    pen_a = 0;
-                    (true, *sa)
-                } else {
-                    pen_a = last_t.map_or(INITIAL_PENALTY_MS, |lt| 2 * (sb.t - lt));
-                    pen_b = 0;
-                    (false, *sb)
-                }
-            }
-        };
-        out.push(s);
-        last_t = Some(s.t);
-        if pick_a {
-            ia += 1;
-        } else {
-            ib += 1;
-        }
-    }
-    out
 }
 
 /// Encodes time-sorted samples as XOR chunks of at most [`SAMPLES_PER_CHUNK`] samples,
@@ -149,40 +91,6 @@ mod tests {
             s(&[(2, 20.0), (3, 30.0), (6, 60.0)]),
         ]);
         assert_eq!(u, s(&[(1, 1.0), (2, 20.0), (3, 3.0), (5, 5.0), (6, 60.0)]));
-    }
-
-    #[test]
-    fn identical_replicas_dedup_to_one() {
-        let a = grid(0, 15_000, 100, 1.0);
-        assert_eq!(penalty_dedup(&a, &a), a);
-    }
-
-    #[test]
-    fn jittered_replicas_do_not_interleave() {
-        let a = grid(0, 15_000, 100, 1.0);
-        let b = grid(700, 15_000, 100, 2.0);
-        let d = penalty_dedup(&a, &b);
-        assert_eq!(d, a);
-        // b first: b is followed throughout.
-        let b2 = grid(-700, 15_000, 100, 2.0);
-        assert_eq!(penalty_dedup(&a, &b2), b2);
-    }
-
-    #[test]
-    fn a_gap_in_one_replica_is_filled_by_the_other() {
-        let mut a = grid(0, 15_000, 40, 1.0);
-        a.retain(|x| !(150_000..=300_000).contains(&x.t));
-        let b = grid(500, 15_000, 40, 2.0);
-        let d = penalty_dedup(&a, &b);
-        // Before the gap only a, inside the gap b, and nothing closer than one interval.
-        assert!(d.iter().take_while(|x| x.t < 150_000).all(|x| x.v == 1.0));
-        assert!(d
-            .iter()
-            .filter(|x| (160_000..300_000).contains(&x.t))
-            .all(|x| x.v == 2.0));
-        assert!(d.iter().any(|x| x.v == 2.0));
-        assert!(d.windows(2).all(|w| w[1].t - w[0].t >= 14_000), "{d:?}");
-        assert!(d.len() >= 38, "{}", d.len());
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct QueryConfig {
     pub max_concurrent: usize,
     /// When a store fails, answer from the others with a warning (true) or fail (false).
     pub partial_response: bool,
+    /// Labels that only tell HA replicas apart: series differing only in them are
+    /// deduplicated into one (per request: `dedup=false`, `replicaLabels[]=`).
+    pub replica_labels: Vec<String>,
 }
 
 impl Default for QueryConfig {
@@ -32,6 +35,7 @@ impl Default for QueryConfig {
             max_samples: 50_000_000,
             max_concurrent: 20,
             partial_response: true,
+            replica_labels: vec!["replica".into(), "prometheus_replica".into()],
         }
     }
 }
@@ -50,6 +54,9 @@ impl QueryConfig {
         }
         if self.max_concurrent == 0 {
             return Err("query.max_concurrent must be greater than 0".into());
+        }
+        if self.replica_labels.iter().any(|l| l.is_empty()) {
+            return Err("query.replica_labels must not contain an empty name".into());
         }
         Ok(())
     }

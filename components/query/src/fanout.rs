@@ -7,6 +7,7 @@ use cairn_storeapi::{merge_sorted, RawChunk, RawSeries, SeriesQuery, StoreApiErr
 use futures::future::join_all;
 
 use crate::decode::{decode_series, ReadMode};
+use crate::dedup::{dedup_group, ReplicaLabels};
 use crate::StoreSet;
 
 /// Reads one tenant's data from every store: the querier's [`Storage`] for PromQL and
@@ -17,6 +18,7 @@ pub struct FanoutStorage {
     partial_response: bool,
     tenant: TenantId,
     max_resolution_ms: i64,
+    replica_labels: ReplicaLabels,
 }
 
 /// Results from every store that answered, plus one warning per store that did not.
@@ -34,7 +36,20 @@ impl FanoutStorage {
             partial_response,
             tenant,
             max_resolution_ms: 0,
+            replica_labels: ReplicaLabels::off(),
         }
+    }
+
+    /// Deduplicates series that differ only in `labels` (replicas of an HA pair) into
+    /// one series without them; [`ReplicaLabels::off`] keeps every replica.
+    pub fn with_replica_labels(mut self, labels: ReplicaLabels) -> Self {
+        self.replica_labels = labels;
+        self
+    }
+
+    /// The replica labels this view deduplicates by.
+    pub fn replica_labels(&self) -> &ReplicaLabels {
+        &self.replica_labels
     }
 
     /// Lets PromQL read downsampled data up to `ms` of resolution (0: raw only).
@@ -118,7 +133,9 @@ impl FanoutStorage {
                 s.label_names(&self.tenant, query)
             })
             .await?;
-        Ok((sorted_union(g.results), g.warnings))
+        let mut names = sorted_union(g.results);
+        names.retain(|n| !self.replica_labels.contains(n));
+        Ok((names, g.warnings))
     }
 
     /// Sorted union of one label's values from every store.
@@ -127,6 +144,10 @@ impl FanoutStorage {
         name: &str,
         query: &SeriesQuery,
     ) -> Result<(Vec<String>, Vec<String>), StorageError> {
+        if self.replica_labels.contains(name) {
+            // Deduplicated series have no replica labels, so no values either.
+            return Ok((Vec::new(), Vec::new()));
+        }
         let g = self
             .gather(query.min_time, query.max_time, |s| {
                 s.label_values(&self.tenant, name, query)
@@ -160,6 +181,24 @@ fn chunked_series(series: RawSeries, start: i64, end: i64) -> StorageSeries {
     StorageSeries::from_chunks(series.labels, chunks)
 }
 
+impl FanoutStorage {
+    /// One series as the engine reads it: downsampled aggregates decoded into samples as
+    /// `mode` says, raw chunks passed on still encoded.
+    fn one_series(
+        &self,
+        s: RawSeries,
+        req: &SelectRequest,
+        mode: ReadMode,
+    ) -> Result<StorageSeries, StorageError> {
+        let in_range = |c: &&RawChunk| c.max_time >= req.start && c.min_time <= req.end;
+        if s.chunks.iter().filter(in_range).any(|c| c.is_downsampled()) {
+            decode_series(s, req.start, req.end, mode)
+        } else {
+            Ok(chunked_series(s, req.start, req.end))
+        }
+    }
+}
+
 #[async_trait]
 impl Storage for FanoutStorage {
     async fn select(&self, req: &SelectRequest) -> Result<SelectResult, StorageError> {
@@ -177,24 +216,36 @@ impl Storage for FanoutStorage {
         };
         let (raw, warnings) = self.raw_series(&query).await?;
         let mut series = Vec::with_capacity(raw.len());
-        for s in raw {
-            let in_range = |c: &&RawChunk| c.max_time >= req.start && c.min_time <= req.end;
-            if s.chunks.iter().filter(in_range).any(|c| c.is_downsampled()) {
-                // Aggregates are turned into samples here, as `mode` says.
-                let decoded = decode_series(s, req.start, req.end, mode)?;
-                if !matches!(&decoded.data, SeriesData::Samples(v) if v.is_empty()) {
-                    series.push(decoded);
-                }
-            } else {
-                let chunked = chunked_series(s, req.start, req.end);
-                if matches!(&chunked.data, SeriesData::Xor(c) if !c.is_empty()) {
-                    series.push(chunked);
-                }
+        let keep = |s: StorageSeries, out: &mut Vec<StorageSeries>| {
+            let empty = match &s.data {
+                SeriesData::Samples(v) => v.is_empty(),
+                SeriesData::Xor(c) => c.is_empty(),
+            };
+            if !empty {
+                out.push(s);
+            }
+        };
+        if !self.replica_labels.enabled() {
+            for s in raw {
+                keep(self.one_series(s, req, mode)?, &mut series);
+            }
+        } else {
+            for (labels, replicas) in self.replica_labels.group(raw) {
+                let s = match <[RawSeries; 1]>::try_from(replicas) {
+                    // Not replicated: only the replica labels go, chunks stay encoded.
+                    Ok([mut only]) => {
+                        only.labels = labels;
+                        self.one_series(only, req, mode)?
+                    }
+                    Err(replicas) => dedup_group(labels, replicas, req.start, req.end, mode)?,
+                };
+                keep(s, &mut series);
             }
         }
         Ok(SelectResult { series, warnings })
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

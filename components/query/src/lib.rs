@@ -16,6 +16,10 @@
 //!                                 merge_sorted (k-way by labels) → decode::decode_series:
 //!                                 XOR chunks and downsampled aggregates → one sample per
 //!                                 timestamp (head + just-uploaded block not double counted)
+//!                                              │ dedup (unless dedup=false): series differing
+//!                                              │ only in replica labels → one series without
+//!                                              │ them, penalty merge (cairn_dedup), counters
+//!                                              │ adjusted at switches for rate/increase/…
 //!        ▼
 //!  Prometheus JSON: {"status":"success","data":{"resultType":…,"result":…},"warnings":[…]}
 //! ```
@@ -23,6 +27,7 @@
 mod api;
 mod config;
 mod decode;
+mod dedup;
 mod endpoints;
 mod error;
 mod fanout;
@@ -30,6 +35,7 @@ mod metrics;
 
 pub use api::{not_found, router, Querier};
 pub use config::QueryConfig;
+pub use dedup::ReplicaLabels;
 pub use endpoints::StoreSet;
 pub use error::QueryApiError;
 pub use fanout::FanoutStorage;

@@ -22,14 +22,14 @@ use tower::ServiceExt;
 use crate::decode::tests::downsample;
 use crate::{router, Querier, QueryConfig};
 
-const MIN: i64 = 60_000;
-const H: i64 = 3_600_000;
+pub(crate) const MIN: i64 = 60_000;
+pub(crate) const H: i64 = 3_600_000;
 const FIVE_M: i64 = 300_000;
 
 /// A StoreAPI backend over fixed series: raw ones, and downsampled ones served when the
 /// request allows 5m resolution.
 #[derive(Debug)]
-struct Fixed {
+pub(crate) struct Fixed {
     component_type: &'static str,
     raw: Vec<RawSeries>,
     downsampled: Vec<RawSeries>,
@@ -37,7 +37,7 @@ struct Fixed {
 }
 
 impl Fixed {
-    fn new(component_type: &'static str, raw: Vec<RawSeries>) -> Self {
+    pub(crate) fn new(component_type: &'static str, raw: Vec<RawSeries>) -> Self {
         Self {
             component_type,
             raw,
@@ -93,7 +93,14 @@ impl StoreBackend for Fixed {
         if self.fail {
             return Err(StoreApiError::Backend("disk on fire".into()));
         }
-        Ok(vec!["__name__".into()])
+        let mut names: Vec<String> = self
+            .raw
+            .iter()
+            .flat_map(|s| s.labels.iter().map(|l| l.name.clone()))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        Ok(names)
     }
 
     async fn label_values(
@@ -122,7 +129,7 @@ impl StoreBackend for Fixed {
     }
 }
 
-async fn serve(backend: Fixed) -> StoreClient {
+pub(crate) async fn serve(backend: Fixed) -> StoreClient {
     let service = StoreService::new(Arc::new(backend), TenantId::new("anonymous").unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -135,7 +142,7 @@ async fn serve(backend: Fixed) -> StoreClient {
     StoreClient::connect_lazy(&addr, Duration::from_secs(10)).unwrap()
 }
 
-async fn querier(stores: Vec<Fixed>) -> axum::Router {
+pub(crate) async fn querier(stores: Vec<Fixed>) -> axum::Router {
     let mut clients = Vec::new();
     for s in stores {
         clients.push(serve(s).await);
@@ -150,7 +157,7 @@ async fn querier(stores: Vec<Fixed>) -> axum::Router {
 }
 
 /// GETs `/api/v1/query` with `params`; returns status and JSON.
-async fn query(app: &axum::Router, params: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn query(app: &axum::Router, params: &[(&str, &str)]) -> (u16, Value) {
     let qs = serde_urlencoded::to_string(params).unwrap();
     let req = http::Request::get(format!("/api/v1/query?{qs}"))
         .body(Body::empty())
@@ -162,7 +169,7 @@ async fn query(app: &axum::Router, params: &[(&str, &str)]) -> (u16, Value) {
 }
 
 /// The single value of an instant vector result.
-fn scalar_value(v: &Value) -> f64 {
+pub(crate) fn scalar_value(v: &Value) -> f64 {
     let result = v["data"]["result"]
         .as_array()
         .unwrap_or_else(|| panic!("{v}"));
@@ -170,7 +177,7 @@ fn scalar_value(v: &Value) -> f64 {
     result[0]["value"][1].as_str().unwrap().parse().unwrap()
 }
 
-fn xor_chunks(samples: &[(i64, f64)], per_chunk: usize) -> Vec<RawChunk> {
+pub(crate) fn xor_chunks(samples: &[(i64, f64)], per_chunk: usize) -> Vec<RawChunk> {
     samples
         .chunks(per_chunk)
         .map(|part| {
@@ -191,14 +198,14 @@ fn series(chunks: Vec<RawChunk>) -> RawSeries {
 }
 
 /// A sample every 15s in `[from, to)`: a counter growing 2/s that resets every 50m.
-fn samples(from: i64, to: i64) -> Vec<(i64, f64)> {
+pub(crate) fn samples(from: i64, to: i64) -> Vec<(i64, f64)> {
     (from..to)
         .step_by(15_000)
         .map(|t| (t, ((t % (50 * MIN)) / 500) as f64))
         .collect()
 }
 
-fn secs(ms: i64) -> String {
+pub(crate) fn secs(ms: i64) -> String {
     (ms / 1000).to_string()
 }
 

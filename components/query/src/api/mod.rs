@@ -20,7 +20,7 @@ use prometheus_client::registry::Registry;
 use serde_json::{json, Value as JsonValue};
 
 use crate::metrics::{ErrorTypeLabel, QueryMetrics, QueryTypeLabel};
-use crate::{FanoutStorage, QueryApiError, QueryConfig, StoreSet};
+use crate::{FanoutStorage, QueryApiError, QueryConfig, ReplicaLabels, StoreSet};
 use params::{Params, MAX_TIME_MS, MIN_TIME_MS};
 
 /// Prometheus refuses range queries with more points than this per series.
@@ -64,12 +64,22 @@ impl Querier {
     }
 
     /// The stores as one tenant sees them, with the request's `partial_response`
-    /// (default from the config) and, for PromQL, `max_source_resolution`.
+    /// (default from the config), replica deduplication (Thanos's `dedup`, default on,
+    /// and `replicaLabels[]`, default `query.replica_labels`) and, for PromQL,
+    /// `max_source_resolution`.
     fn storage(&self, tenant: TenantId, p: &Params) -> Result<FanoutStorage, QueryApiError> {
         let partial = p
             .bool("partial_response")?
             .unwrap_or(self.config.partial_response);
-        Ok(FanoutStorage::new(self.stores.clone(), partial, tenant))
+        let replica_labels = if !p.bool("dedup")?.unwrap_or(true) {
+            ReplicaLabels::off()
+        } else if p.all("replicaLabels[]").iter().any(|l| !l.is_empty()) {
+            ReplicaLabels::new(p.all("replicaLabels[]").iter().cloned())
+        } else {
+            ReplicaLabels::new(self.config.replica_labels.iter().cloned())
+        };
+        Ok(FanoutStorage::new(self.stores.clone(), partial, tenant)
+            .with_replica_labels(replica_labels))
     }
 
     fn observe(
@@ -194,7 +204,9 @@ impl Querier {
                 ..SeriesQuery::new(matchers, start, end)
             };
             let (series, w) = storage.raw_series(&query).await.map_err(storage_error)?;
-            all.extend(series.into_iter().map(|s| s.labels));
+            // Deduplicated: replicas become one series without replica labels.
+            let replica = storage.replica_labels();
+            all.extend(series.into_iter().map(|s| replica.strip(&s.labels)));
             warnings.extend(w);
         }
         all.sort();
