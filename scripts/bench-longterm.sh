@@ -4,7 +4,7 @@
 # holding the identical samples in its TSDB, one after the other on this machine.
 #
 # 1. components/block/examples/bytes_per_sample.rs writes 7 days of node_exporter-like
-#    data (BENCH_NODES hosts, 60s scrapes, ending at the last full hour) as 2h blocks
+#    data (BENCH_NODES hosts, 60s scrapes, ending at the last 2h boundary) as 2h blocks
 #    into a filesystem bucket, exactly as ingesters ship them, and the same samples as
 #    OpenMetrics text.
 # 2. `cairn compact --once` compacts the 84 blocks (2h → 8h → 2d levels); its wall time
@@ -40,13 +40,14 @@ log() { echo "[bench-longterm] $*" >&2; }
 
 command -v promtool >/dev/null || "$ROOT/scripts/install-test-deps.sh"
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
-    cargo build --release -q -p cairn -p cairn-block --example bytes_per_sample --manifest-path "$ROOT/Cargo.toml"
+    cargo build --release -q -p cairn --bin cairn --manifest-path "$ROOT/Cargo.toml"
+    cargo build --release -q -p cairn-block --example bytes_per_sample --manifest-path "$ROOT/Cargo.toml"
 fi
 CAIRN="$ROOT/target/release/cairn"
 GEN="$ROOT/target/release/examples/bytes_per_sample"
 
 HOUR=3600000
-END=$(( $(date +%s) * 1000 / HOUR * HOUR ))
+END=$(( $(date +%s) * 1000 / (2 * HOUR) * 2 * HOUR ))
 START=$(( END - 7 * 24 * HOUR ))
 log "generating 7 days for $NODES hosts"
 gen=$(OUT_DIR="$TMP/cairn-data/bucket" TENANT=anonymous BLOCK_HOURS=2 SCRAPE_MS=60000 \

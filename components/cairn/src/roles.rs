@@ -444,6 +444,16 @@ pub(crate) fn compact_once(config: Config) -> Result<(), CliError> {
     })
 }
 
-fn tokio_stream_incoming(listener: TcpListener) -> tokio_stream::wrappers::TcpListenerStream {
-    tokio_stream::wrappers::TcpListenerStream::new(listener)
+/// Accepted gRPC connections with Nagle's algorithm off. tonic sets TCP_NODELAY only on
+/// listeners it binds itself; without it a response split over several segments waits
+/// for the peer's delayed ACK, adding ~40ms to every StoreAPI call.
+fn tokio_stream_incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|conn| {
+        let conn = conn?;
+        conn.set_nodelay(true)?;
+        Ok(conn)
+    })
 }
