@@ -83,8 +83,9 @@ impl Distributor {
             ));
         }
         let size = ring.current().len();
+        // Expected in `cairn all` (one ingester), so not a warning.
         if size < replication_factor {
-            tracing::warn!(
+            tracing::info!(
                 replication_factor,
                 ingesters = size,
                 "fewer ingesters than the replication factor; replicating to every ingester"
