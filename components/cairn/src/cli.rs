@@ -105,13 +105,19 @@ pub(crate) struct RunArgs {
     /// Tenant for requests without a tenant header; empty refuses such requests.
     #[arg(long = "tenancy.default-tenant", env = "CAIRN_DEFAULT_TENANT")]
     default_tenant: Option<String>,
-    /// Ingester gRPC addresses the receiver writes to (comma-separated).
+    /// Ingesters the receiver writes to, comma-separated `[id=]address[@zone]`.
     #[arg(
         long = "receive.ingesters",
         env = "CAIRN_RECEIVE_INGESTERS",
         value_delimiter = ','
     )]
     ingesters: Option<Vec<String>>,
+    /// Ingesters each series is written to (write quorum RF/2+1).
+    #[arg(
+        long = "receive.replication-factor",
+        env = "CAIRN_RECEIVE_REPLICATION_FACTOR"
+    )]
+    replication_factor: Option<usize>,
     /// Largest accepted remote-write body in bytes.
     #[arg(
         long = "receive.max-request-bytes",
@@ -171,6 +177,9 @@ impl RunArgs {
         }
         if let Some(v) = &self.ingesters {
             cfg.receive.ingesters = v.clone();
+        }
+        if let Some(v) = self.replication_factor {
+            cfg.receive.replication_factor = v;
         }
         if let Some(v) = self.max_request_bytes {
             cfg.receive.max_request_bytes = v;

@@ -198,10 +198,12 @@ async fn serve(roles: Roles, mut config: Config, query_own_store: bool) -> Resul
 
     let mut app = Router::new();
     if roles.receive {
-        let distributor = Distributor::new(&config.receive.ingesters, config.receive.push_timeout)
-            .map_err(|e| CliError::Role {
-                role: "receive",
-                message: e.to_string(),
+        let distributor =
+            Distributor::from_config(&config.receive, &mut registry).map_err(|e| {
+                CliError::Role {
+                    role: "receive",
+                    message: e.to_string(),
+                }
             })?;
         let receiver = Receiver::new(
             config.receive.clone(),

@@ -15,7 +15,13 @@ async fn receiver_spreads_series_and_querier_merges_them() {
         "receive",
         dir.path(),
         &dir.path().join("r"),
-        &["--receive.ingesters", &ingesters],
+        // RF=1: this test is about spreading; replication has its own tests.
+        &[
+            "--receive.ingesters",
+            &ingesters,
+            "--receive.replication-factor",
+            "1",
+        ],
     );
     let query = start_role(
         "query",

@@ -1,20 +1,37 @@
-use std::time::Duration;
+//! Replicated placement: every series goes to the `RF` ingesters the ring picks for it,
+//! and a write is acknowledged only when each series reached a write quorum.
 
-use cairn_model::{stable_hash_pairs, TenantId};
-use cairn_proto::cairn::ingest::v1::{ingester_client::IngesterClient, PushRequest};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use cairn_model::TenantId;
+use cairn_proto::cairn::ingest::v1::{ingester_client::IngesterClient, PushRequest, PushResponse};
 use cairn_proto::channel::{lazy_channel, MAX_MESSAGE_BYTES};
 use cairn_proto::prometheus::TimeSeries;
+use cairn_ring::{
+    series_token, Operation, Ring, RingSource, StaticRing, DEFAULT_TOKENS_PER_MEMBER,
+};
 use futures::future::join_all;
+use prometheus_client::registry::Registry;
 use tonic::transport::Channel;
 
-use crate::validate::Rejections;
-use crate::ReceiveError;
+use crate::metrics::{DistributorMetrics, IngesterErrorLabels, IngesterLabel, ReasonLabel};
+use crate::validate::{describe, Rejections};
+use crate::{ReceiveConfig, ReceiveError};
 
-/// Spreads series over ingesters by a stable hash of (tenant, labels), so one series
-/// always lands on the same ingester, and pushes the shares in parallel.
-#[derive(Debug, Clone)]
+/// Places series on the ring and pushes each to its replicas in parallel, one batch
+/// per ingester, answering only once every series reached a write quorum.
+#[derive(Debug)]
 pub struct Distributor {
-    ingesters: Vec<(String, IngesterClient<Channel>)>,
+    ring: Arc<dyn RingSource>,
+    replication_factor: usize,
+    heartbeat_timeout: Duration,
+    push_timeout: Duration,
+    /// One lazily connecting client per ingester address, created on first use so a
+    /// ring that gains members needs no restart.
+    clients: Mutex<HashMap<String, IngesterClient<Channel>>>,
+    metrics: DistributorMetrics,
 }
 
 /// What the ingesters did with a write.
@@ -24,90 +41,306 @@ pub(crate) struct PushOutcome {
     pub(crate) rejections: Rejections,
 }
 
+/// How one ingester answered its batch.
+enum Answer {
+    Stored(PushResponse),
+    /// The data can never be accepted (gRPC codes that mean "don't retry").
+    Refused(String),
+    /// Down, unreachable, timed out or failing: a retry can succeed.
+    Failed(String),
+}
+
+/// gRPC codes that say the request itself is wrong, so retrying cannot help.
+fn is_data_error(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::InvalidArgument
+            | tonic::Code::FailedPrecondition
+            | tonic::Code::OutOfRange
+            | tonic::Code::AlreadyExists
+    )
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 impl Distributor {
-    /// Clients for `addrs` (`host:port` or `http://host:port`); connections are lazy.
-    pub fn new(addrs: &[String], timeout: Duration) -> Result<Self, ReceiveError> {
-        if addrs.is_empty() {
-            return Err(ReceiveError::Unavailable("no ingesters configured".into()));
+    /// A distributor over `ring`, replicating `replication_factor` times (clamped to
+    /// the ring's size per request), registering its metrics in `registry`.
+    pub fn new(
+        ring: Arc<dyn RingSource>,
+        replication_factor: usize,
+        heartbeat_timeout: Duration,
+        push_timeout: Duration,
+        registry: &mut Registry,
+    ) -> Result<Self, ReceiveError> {
+        if replication_factor == 0 {
+            return Err(ReceiveError::Unavailable(
+                "replication factor must be at least 1".into(),
+            ));
         }
-        let ingesters = addrs
-            .iter()
-            .map(|addr| {
-                let channel = lazy_channel(addr, timeout).map_err(|e| {
-                    ReceiveError::Unavailable(format!("ingester address {addr:?}: {e}"))
-                })?;
-                let client = IngesterClient::new(channel)
-                    .max_encoding_message_size(MAX_MESSAGE_BYTES)
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES);
-                Ok((addr.clone(), client))
+        let size = ring.current().len();
+        // Expected in `cairn all` (one ingester), so not a warning.
+        if size < replication_factor {
+            tracing::info!(
+                replication_factor,
+                ingesters = size,
+                "fewer ingesters than the replication factor; replicating to every ingester"
+            );
+        }
+        Ok(Self {
+            ring,
+            replication_factor,
+            heartbeat_timeout,
+            push_timeout,
+            clients: Mutex::new(HashMap::new()),
+            metrics: DistributorMetrics::new(registry),
+        })
+    }
+
+    /// A distributor over the static ring `config.ingesters` describes.
+    pub fn from_config(
+        config: &ReceiveConfig,
+        registry: &mut Registry,
+    ) -> Result<Self, ReceiveError> {
+        let ring = StaticRing::from_specs(&config.ingesters, DEFAULT_TOKENS_PER_MEMBER)
+            .map_err(|e| ReceiveError::Unavailable(format!("receive.ingesters: {e}")))?;
+        Self::new(
+            Arc::new(ring),
+            config.replication_factor,
+            config.heartbeat_timeout,
+            config.push_timeout,
+            registry,
+        )
+    }
+
+    fn client(&self, addr: &str) -> Result<IngesterClient<Channel>, String> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = clients.get(addr) {
+            return Ok(c.clone());
+        }
+        let channel = lazy_channel(addr, self.push_timeout)
+            .map_err(|e| format!("ingester address {addr:?}: {e}"))?;
+        let client = IngesterClient::new(channel)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        clients.insert(addr.to_owned(), client.clone());
+        Ok(client)
+    }
+
+    fn quorum_failure(&self, reason: &str, series: usize) {
+        self.metrics
+            .quorum_failures
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
             })
-            .collect::<Result<_, ReceiveError>>()?;
-        Ok(Self { ingesters })
+            .inc_by(series as u64);
     }
 
-    fn shard(&self, tenant: &TenantId, ts: &TimeSeries) -> usize {
-        let hash = stable_hash_pairs(
-            std::iter::once(("", tenant.as_str())).chain(
-                ts.labels
-                    .iter()
-                    .map(|l| (l.name.as_str(), l.value.as_str())),
-            ),
-        );
-        (hash % self.ingesters.len() as u64) as usize
-    }
-
-    /// Pushes series to their ingesters. Succeeds only if every ingester acknowledged
-    /// its share; any transport or server failure is retryable (503).
+    /// Pushes series to their replicas. `Ok` only when every series was stored by a
+    /// quorum of its replicas, or refused as bad data by a quorum (reported in the
+    /// outcome's rejections); otherwise a retryable [`ReceiveError::Unavailable`].
     pub(crate) async fn push(
         &self,
         tenant: &TenantId,
         series: Vec<TimeSeries>,
     ) -> Result<PushOutcome, ReceiveError> {
-        let mut shares: Vec<Vec<TimeSeries>> = vec![Vec::new(); self.ingesters.len()];
-        for ts in series {
-            let i = self.shard(tenant, &ts);
-            shares[i].push(ts);
+        let ring = self.ring.current();
+        if ring.is_empty() {
+            self.quorum_failure("no_ingesters", series.len());
+            return Err(ReceiveError::Unavailable(
+                "the ring has no ingesters".into(),
+            ));
         }
-        let pushes = shares
-            .into_iter()
-            .enumerate()
-            .filter(|(_, share)| !share.is_empty())
-            .map(|(i, timeseries)| {
-                let (addr, client) = &self.ingesters[i];
-                let mut client = client.clone();
-                let req = PushRequest {
-                    tenant: tenant.as_str().to_owned(),
-                    timeseries,
+        let rf = self.replication_factor.min(ring.len());
+        let now = now_ms();
+
+        // Placement: replicas per series, series per ingester. A series without a
+        // possible quorum fails the request before anything is sent.
+        let mut replicas: Vec<Vec<usize>> = Vec::with_capacity(series.len());
+        let mut quorums: Vec<usize> = Vec::with_capacity(series.len());
+        let mut batches: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, ts) in series.iter().enumerate() {
+            let token = series_token(
+                tenant.as_str(),
+                ts.labels
+                    .iter()
+                    .map(|l| (l.name.as_str(), l.value.as_str())),
+            );
+            let set = ring
+                .replicas(token, rf, Operation::Write, now, self.heartbeat_timeout)
+                .map_err(|e| {
+                    self.quorum_failure("ring", series.len());
+                    ReceiveError::Unavailable(e.to_string())
+                })?;
+            for &m in &set.members {
+                batches.entry(m).or_default().push(i);
+            }
+            quorums.push(set.quorum);
+            replicas.push(set.members);
+        }
+
+        let answers = self.send(&ring, tenant, &series, &batches).await;
+        self.settle(&ring, &series, &replicas, &quorums, &batches, answers)
+    }
+
+    /// Sends every ingester its batch, all in parallel.
+    async fn send(
+        &self,
+        ring: &Ring,
+        tenant: &TenantId,
+        series: &[TimeSeries],
+        batches: &HashMap<usize, Vec<usize>>,
+    ) -> HashMap<usize, Answer> {
+        let pushes = batches.iter().map(|(&m, idxs)| {
+            let member = &ring.members()[m];
+            let client = self.client(&member.addr);
+            let req = PushRequest {
+                tenant: tenant.as_str().to_owned(),
+                timeseries: idxs.iter().map(|&i| series[i].clone()).collect(),
+            };
+            async move {
+                let start = Instant::now();
+                let answer = match client {
+                    Err(e) => Answer::Failed(e),
+                    Ok(mut client) => match client.push(req).await {
+                        Ok(resp) => Answer::Stored(resp.into_inner()),
+                        Err(s) if is_data_error(s.code()) => {
+                            Answer::Refused(s.message().to_owned())
+                        }
+                        Err(s) => Answer::Failed(format!("{:?}: {}", s.code(), s.message())),
+                    },
                 };
-                async move {
-                    client
-                        .push(req)
-                        .await
-                        .map(tonic::Response::into_inner)
-                        .map_err(|status| (addr.clone(), status))
+                let label = IngesterLabel {
+                    ingester: member.id.clone(),
+                };
+                self.metrics
+                    .push_duration
+                    .get_or_create(&label)
+                    .observe(start.elapsed().as_secs_f64());
+                let kind = match &answer {
+                    Answer::Stored(_) => None,
+                    Answer::Refused(_) => Some("refused"),
+                    Answer::Failed(_) => Some("failed"),
+                };
+                if let Some(kind) = kind {
+                    self.metrics
+                        .push_errors
+                        .get_or_create(&IngesterErrorLabels {
+                            ingester: label.ingester,
+                            kind: kind.to_owned(),
+                        })
+                        .inc();
                 }
-            });
+                (m, answer)
+            }
+        });
+        join_all(pushes).await.into_iter().collect()
+    }
+
+    /// Decides the request's fate from the ingesters' answers, series by series.
+    fn settle(
+        &self,
+        ring: &Ring,
+        series: &[TimeSeries],
+        replicas: &[Vec<usize>],
+        quorums: &[usize],
+        batches: &HashMap<usize, Vec<usize>>,
+        answers: HashMap<usize, Answer>,
+    ) -> Result<PushOutcome, ReceiveError> {
         let mut outcome = PushOutcome::default();
-        let mut failures = Vec::new();
-        for result in join_all(pushes).await {
-            match result {
-                Ok(resp) => {
-                    outcome.appended += resp.samples_appended;
-                    for r in resp.rejections {
-                        outcome
-                            .rejections
-                            .add(&r.reason, r.samples, || r.example.clone());
+        let mut unavailable = 0usize;
+        let mut first_unavailable = None;
+        for (i, set) in replicas.iter().enumerate() {
+            let (mut stored, mut refused) = (0, 0);
+            let mut refusal = None;
+            for m in set {
+                match &answers[m] {
+                    Answer::Stored(_) => stored += 1,
+                    Answer::Refused(msg) => {
+                        refused += 1;
+                        refusal.get_or_insert(msg);
                     }
+                    Answer::Failed(_) => {}
                 }
-                Err((addr, status)) => {
-                    failures.push(format!("ingester {addr}: {}", status.message()))
+            }
+            if stored >= quorums[i] {
+                continue;
+            }
+            if refused >= quorums[i] {
+                let ts = &series[i];
+                outcome
+                    .rejections
+                    .add("refused_by_ingesters", ts.samples.len() as u64, || {
+                        format!(
+                            "series {}: {}",
+                            describe(&ts.labels),
+                            refusal.map_or("", |s| s)
+                        )
+                    });
+                continue;
+            }
+            unavailable += 1;
+            first_unavailable.get_or_insert(i);
+        }
+        if let Some(i) = first_unavailable {
+            self.quorum_failure("ingesters", unavailable);
+            let failures: Vec<String> = replicas[i]
+                .iter()
+                .filter_map(|m| match &answers[m] {
+                    Answer::Failed(e) => Some(format!("ingester {}: {e}", ring.members()[*m].id)),
+                    _ => None,
+                })
+                .collect();
+            return Err(ReceiveError::Unavailable(format!(
+                "{unavailable} series did not reach a write quorum ({} of {} replicas needed); e.g. {}: {}",
+                quorums[i],
+                replicas[i].len(),
+                describe(&series[i].labels),
+                failures.join("; ")
+            )));
+        }
+
+        // Each stored sample is reported once per replica that stored it. Scale the
+        // ingesters' totals by distinct samples / samples they were sent, which is exact
+        // whenever every series was stored by the same number of replicas (the usual
+        // case) and close otherwise.
+        let mut sent = 0u64;
+        let mut appended = 0u64;
+        let mut reported = Rejections::default();
+        for (m, answer) in &answers {
+            if let Answer::Stored(resp) = answer {
+                sent += batches[m]
+                    .iter()
+                    .map(|&i| series[i].samples.len() as u64)
+                    .sum::<u64>();
+                appended += resp.samples_appended;
+                for r in &resp.rejections {
+                    reported.add(&r.reason, r.samples, || r.example.clone());
                 }
             }
         }
-        if failures.is_empty() {
-            Ok(outcome)
-        } else {
-            Err(ReceiveError::Unavailable(failures.join("; ")))
-        }
+        let distinct: u64 = replicas
+            .iter()
+            .enumerate()
+            .filter(|(_, set)| set.iter().any(|m| matches!(answers[m], Answer::Stored(_))))
+            .map(|(i, _)| series[i].samples.len() as u64)
+            .sum();
+        outcome.appended = scale(appended, distinct, sent);
+        outcome
+            .rejections
+            .merge(reported.scaled(|n| scale(n, distinct, sent).max(1)));
+        Ok(outcome)
     }
+}
+
+/// `n * num / den`, rounded, without overflow; `n` when `den` is 0.
+fn scale(n: u64, num: u64, den: u64) -> u64 {
+    if den == 0 {
+        return n;
+    }
+    ((u128::from(n) * u128::from(num) + u128::from(den) / 2) / u128::from(den)) as u64
 }

@@ -10,11 +10,15 @@
 //!    ▼
 //!  validate::series: names, sorted unique labels, sample age/future (bad series dropped)
 //!    ▼
-//!  Distributor: series hashed (tenant, labels) onto ingesters ──gRPC Push──▶ ingesters
-//!    │ all accepted samples are in an ingester WAL before Push returns
+//!  Distributor: token of hash(tenant, labels) on the ring (cairn-ring RingSource)
+//!    │ RF distinct healthy ACTIVE ingesters per series, one per zone when zoned
+//!    │ one batch per ingester, all in parallel ──gRPC Push──▶ ingesters
+//!    │ a replica counts once its samples are in the ingester's WAL
 //!    ▼
-//!  204 if everything was stored; 400 naming the first bad series when some data can
-//!  never be accepted (the rest is stored); 5xx only when a retry can succeed
+//!  per series: stored by a quorum (RF/2+1)? refused as bad data by a quorum?
+//!  204 if every series was stored; 400 naming bad series when some data can never be
+//!  accepted (the rest is stored); 503 when any series missed its quorum (retryable,
+//!  never a false 2xx)
 //! ```
 
 mod config;

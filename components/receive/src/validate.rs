@@ -24,7 +24,22 @@ impl Rejections {
         let (n, examples) = self.by_reason.entry(reason.to_owned()).or_default();
         *n += samples;
         if examples.len() < MAX_EXAMPLES_PER_REASON {
-            examples.push(example());
+            // Replicas report the same refusal; name it once.
+            let example = example();
+            if !examples.contains(&example) {
+                examples.push(example);
+            }
+        }
+    }
+
+    /// The same rejections with every count mapped through `f` (replica de-duplication).
+    pub(crate) fn scaled(self, f: impl Fn(u64) -> u64) -> Rejections {
+        Rejections {
+            by_reason: self
+                .by_reason
+                .into_iter()
+                .map(|(reason, (n, examples))| (reason, (f(n), examples)))
+                .collect(),
         }
     }
 
@@ -32,8 +47,11 @@ impl Rejections {
         for (reason, (n, examples)) in other.by_reason {
             let (total, mine) = self.by_reason.entry(reason).or_default();
             *total += n;
-            let room = MAX_EXAMPLES_PER_REASON.saturating_sub(mine.len());
-            mine.extend(examples.into_iter().take(room));
+            for e in examples {
+                if mine.len() < MAX_EXAMPLES_PER_REASON && !mine.contains(&e) {
+                    mine.push(e);
+                }
+            }
         }
     }
 
