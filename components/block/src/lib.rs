@@ -12,7 +12,8 @@
 //!  s_max_time   i64  last sample
 //!  s_data_<i>…  binary, one column per time slice of `slice_ms`: the series' chunks
 //!               starting in that slice (raw XOR, or 5 aggregates when downsampled)
-//!  rows sorted by labels (so __name__ first), zstd, row groups of `row_group_rows`
+//!  rows sorted by labels (so __name__ first), zstd on chunk columns, row groups of
+//!  `row_group_rows`, data pages of `page_rows` series
 //! ```
 //!
 //! ```text
