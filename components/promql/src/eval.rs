@@ -12,7 +12,7 @@ use cairn_model::{is_stale_nan, Labels, Sample, METRIC_NAME};
 use promql_parser::parser::{Expr, MatrixSelector, SubqueryExpr, VectorSelector};
 
 use crate::error::{QueryError, Result};
-use crate::plan::{at_ms, duration_ms, offset_ms, selector_key, subquery_start, TimeParams};
+use crate::plan::{at_ms, duration_ms, offset_ms, selector_key, subquery_window, TimeParams};
 use crate::storage::{SampleIter, StorageSeries};
 
 /// A selector's fetched series and the time range they were fetched for.
@@ -511,23 +511,11 @@ impl<'a> Evaluator<'a> {
     }
 
     fn subquery_arg(&self, sq: &SubqueryExpr) -> Result<RangeArg<'a>> {
-        let off = offset_ms(sq.offset.as_ref());
-        let range = duration_ms(&sq.range);
-        let step = sq
-            .step
-            .as_ref()
-            .map(duration_ms)
-            .filter(|s| *s > 0)
-            .unwrap_or(self.tp.subquery_step);
-        let at = at_ms(sq.at.as_ref(), self.tp.query_start, self.tp.query_end);
-        let (s, e) = match at {
-            Some(at) => (at, at),
-            None => (self.start, self.end),
-        };
+        let w = subquery_window(sq, self.start, self.end, &self.tp);
         let inner = Evaluator {
-            start: subquery_start(s.saturating_sub(off).saturating_sub(range), step),
-            end: e.saturating_sub(off),
-            interval: step,
+            start: w.start,
+            end: w.end,
+            interval: w.step,
             tp: self.tp,
             data: self.data,
             limits: self.limits,
@@ -560,9 +548,9 @@ impl<'a> Evaluator<'a> {
         };
         Ok(RangeArg {
             source: RangeSource::Evaluated(series),
-            range,
-            offset: off,
-            at,
+            range: w.range,
+            offset: w.offset,
+            at: w.at,
         })
     }
 }

@@ -536,25 +536,17 @@ fn eval_range_function(ev: &Evaluator<'_>, call: &Call, f: RangeFn) -> Result<Va
     Ok(Val::Vector(out))
 }
 
-/// Whether a call of range function `name` over `matrix` can hand out its output one
-/// series at a time: over a range selector (decoded series by series), for a function
-/// whose output series cannot collide (the name is kept, or all inputs share one name,
-/// so dropping it keeps label sets distinct; otherwise `dedup_merge` must see them all).
+/// Whether a call of a range function can hand out its output one series at a time:
+/// when its argument is a range selector (decoded series by series). Output series never
+/// collide here: names are only marked for removal, and collisions are checked when the
+/// marks are applied at the end of the query.
 pub(crate) fn streams(call: &Call) -> bool {
     let name = call.func.name;
     if range_function(name).is_none() || name == "absent_over_time" {
         return false;
     }
     let idx = usize::from(name == "quantile_over_time");
-    let Ok(Expr::MatrixSelector(ms)) = arg(call, idx).map(unparen) else {
-        return false;
-    };
-    matches!(name, "last_over_time" | "first_over_time")
-        || ms.vs.name.is_some()
-        || ms.vs.matchers.matchers.iter().any(|m| {
-            m.name == cairn_model::METRIC_NAME
-                && matches!(m.op, promql_parser::label::MatchOp::Equal)
-        })
+    matches!(arg(call, idx).map(unparen), Ok(Expr::MatrixSelector(_)))
 }
 
 /// [`range_function_each`] for a call that [`streams`].

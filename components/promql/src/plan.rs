@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use cairn_model::{MatchOp, Matcher, METRIC_NAME};
 use promql_parser::label::MatchOp as PMatchOp;
-use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
+use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 
 use crate::error::{QueryError, Result};
 use crate::storage::{SelectHints, SelectRequest};
@@ -73,9 +73,54 @@ pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>> {
     Ok(out)
 }
 
+/// Where a subquery evaluates when its enclosing expression covers `[start, end]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SubqueryWindow {
+    /// First own step (aligned to `step`).
+    pub(crate) start: i64,
+    /// Last own step.
+    pub(crate) end: i64,
+    /// Own resolution (the default subquery step when not written).
+    pub(crate) step: i64,
+    /// The `[range]`.
+    pub(crate) range: i64,
+    /// The `offset`.
+    pub(crate) offset: i64,
+    /// The `@` time, if any.
+    pub(crate) at: Option<i64>,
+}
+
+/// The steps of subquery `sq` inside outer steps `[start, end]`: planning and evaluation
+/// must agree on them exactly, or the evaluator would read outside the fetched data.
+pub(crate) fn subquery_window(
+    sq: &SubqueryExpr,
+    start: i64,
+    end: i64,
+    tp: &TimeParams,
+) -> SubqueryWindow {
+    let offset = offset_ms(sq.offset.as_ref());
+    let range = duration_ms(&sq.range);
+    let step = sq
+        .step
+        .as_ref()
+        .map(duration_ms)
+        .filter(|s| *s > 0)
+        .unwrap_or(tp.subquery_step);
+    let at = at_ms(sq.at.as_ref(), tp.query_start, tp.query_end);
+    let (s, e) = at.map_or((start, end), |at| (at, at));
+    SubqueryWindow {
+        start: subquery_start(s.saturating_sub(offset).saturating_sub(range), step),
+        end: e.saturating_sub(offset),
+        step,
+        range,
+        offset,
+        at,
+    }
+}
+
 /// The first step of a subquery: the first multiple of `step` after `from` (exclusive),
 /// with Go's truncating division as in Prometheus.
-pub(crate) fn subquery_start(from: i64, step: i64) -> i64 {
+fn subquery_start(from: i64, step: i64) -> i64 {
     let mut start = step.saturating_mul(from / step);
     if start <= from {
         start = start.saturating_add(step);
@@ -145,25 +190,12 @@ impl Planner {
                 self.add(&ms.vs, start, end, range, range, tp, hints)
             }
             Expr::Subquery(sq) => {
-                let off = offset_ms(sq.offset.as_ref());
-                let range = duration_ms(&sq.range);
-                let step = sq
-                    .step
-                    .as_ref()
-                    .map(duration_ms)
-                    .filter(|s| *s > 0)
-                    .unwrap_or(tp.subquery_step);
-                let (s, e) = match at_ms(sq.at.as_ref(), tp.query_start, tp.query_end) {
-                    Some(at) => (at, at),
-                    None => (start, end),
-                };
-                let inner_start = subquery_start(s.saturating_sub(off).saturating_sub(range), step);
-                let inner_end = e.saturating_sub(off);
+                let w = subquery_window(sq, start, end, tp);
                 let h = SelectHints {
-                    step_ms: step,
+                    step_ms: w.step,
                     ..hints.clone()
                 };
-                self.walk(&sq.expr, inner_start, inner_end, tp, &h)
+                self.walk(&sq.expr, w.start, w.end, tp, &h)
             }
             Expr::Extension(_) => Err(QueryError::exec("extension expressions are not supported")),
         }

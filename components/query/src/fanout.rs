@@ -3,7 +3,9 @@ use cairn_model::TenantId;
 use cairn_promql::{
     EncodedChunk, SelectRequest, SelectResult, SeriesData, Storage, StorageError, StorageSeries,
 };
-use cairn_storeapi::{merge_sorted, RawChunk, RawSeries, SeriesQuery, StoreApiError, StoreClient};
+use cairn_storeapi::{
+    merge_sorted, sorted_union, RawChunk, RawSeries, SeriesQuery, StoreApiError, StoreClient,
+};
 use futures::future::join_all;
 
 use crate::decode::{decode_series, ReadMode};
@@ -157,13 +159,6 @@ impl FanoutStorage {
     }
 }
 
-fn sorted_union(lists: Vec<Vec<String>>) -> Vec<String> {
-    let mut all: Vec<String> = lists.into_iter().flatten().collect();
-    all.sort_unstable();
-    all.dedup();
-    all
-}
-
 /// A merged series with its chunks that overlap `[start, end]`, still encoded: the
 /// engine decodes one series at a time while it evaluates (and resolves samples that
 /// several stores' chunks share).
@@ -251,7 +246,6 @@ mod tests {
     use super::*;
     use cairn_chunk::XorChunk;
     use cairn_model::Labels;
-    use cairn_storeapi::RawChunk;
 
     fn chunk(points: &[(i64, f64)]) -> RawChunk {
         let mut c = XorChunk::new();

@@ -10,8 +10,8 @@ use cairn_block::{
 use cairn_model::{Labels, TenantId};
 use cairn_objstore::Bucket;
 use cairn_storeapi::{
-    merge_sorted, RawAggregates, RawChunk, RawSeries, SeriesQuery, StoreApiError, StoreBackend,
-    StoreInfo,
+    merge_sorted, sorted_union, RawAggregates, RawChunk, RawSeries, SeriesQuery, StoreApiError,
+    StoreBackend, StoreInfo,
 };
 use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -347,11 +347,6 @@ fn overlapping<'a>(set: &'a BlockSet, q: &SeriesQuery) -> Vec<(&'a BlockReader, 
         .filter(|b| b.meta().overlaps(q.min_time, q.max_time))
         .map(|b| (b, q.min_time, q.max_time))
         .collect()
-}
-
-fn sorted_union(lists: Vec<Vec<String>>) -> Vec<String> {
-    let set: BTreeSet<String> = lists.into_iter().flatten().collect();
-    set.into_iter().collect()
 }
 
 #[async_trait]

@@ -24,7 +24,7 @@ mod server;
 pub use client::StoreClient;
 pub use convert::{chunk_from_proto, chunk_to_proto};
 pub use error::StoreApiError;
-pub use merge::{merge_sorted, sort_and_dedup_chunks};
+pub use merge::{merge_sorted, sort_and_dedup_chunks, sorted_union};
 pub use server::{StoreBackend, StoreService, TENANT_METADATA_KEY};
 
 use cairn_model::{Labels, Matcher};

@@ -59,6 +59,15 @@ pub fn sort_and_dedup_chunks(chunks: &mut Vec<RawChunk>) {
     *chunks = out;
 }
 
+/// Sorted, unique union of the label names or values several stores (or blocks)
+/// returned.
+pub fn sorted_union(lists: Vec<Vec<String>>) -> Vec<String> {
+    let mut all: Vec<String> = lists.into_iter().flatten().collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

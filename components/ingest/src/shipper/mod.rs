@@ -422,32 +422,25 @@ impl Shipper {
             return false;
         }
         let result = tokio::task::spawn_blocking(move || head.truncate(until)).await;
-        let metrics = self.ingester.metrics();
-        match result {
-            Ok(Ok(_)) => {
-                metrics
-                    .head_truncations
-                    .get_or_create(&ResultLabel::OK)
-                    .inc();
-                true
-            }
-            Ok(Err(e)) => {
-                metrics
-                    .head_truncations
-                    .get_or_create(&ResultLabel::FAILED)
-                    .inc();
-                tracing::error!(tenant = %tenant, until, error = %e, "cannot truncate head after shipping");
-                false
-            }
-            Err(e) => {
-                metrics
-                    .head_truncations
-                    .get_or_create(&ResultLabel::FAILED)
-                    .inc();
-                tracing::error!(tenant = %tenant, until, error = %e, "head truncation task failed");
-                false
-            }
+        let error = match result {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(format!("truncation task failed: {e}")),
+        };
+        let label = if error.is_none() {
+            ResultLabel::OK
+        } else {
+            ResultLabel::FAILED
+        };
+        self.ingester
+            .metrics()
+            .head_truncations
+            .get_or_create(&label)
+            .inc();
+        if let Some(e) = &error {
+            tracing::error!(tenant = %tenant, until, error = %e, "cannot truncate head after shipping");
         }
+        error.is_none()
     }
 
     /// Deletes local copies of shipped blocks older than `keep_shipped_blocks`.
