@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time: one compiled build script may serve several checkouts that
+    // share a target directory, and must find the protos of the one being built.
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let files = [
         "prometheus/types.proto",
         "prometheus/remote.proto",
@@ -15,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "thanos/storepb/rpc.proto",
         "thanos/infopb/rpc.proto",
         "cairn/ingest/v1/ingest.proto",
+        "cairn/meta/v1/meta.proto",
     ]
     .map(|f| root.join(f));
     if std::env::var_os("PROTOC").is_none() {

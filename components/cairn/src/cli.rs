@@ -34,6 +34,8 @@ enum Command {
     Tools(ToolsCommand),
     /// Run the store gateway: serves the blocks in object storage over the StoreAPI.
     Store(RunArgs),
+    /// Run a meta node: ring membership replicated with Raft (3 or 5 per cluster).
+    Meta(RunArgs),
     /// Configuration utilities.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -52,11 +54,19 @@ struct CompactArgs {
     run: RunArgs,
 }
 
+// Parsed once per process; the size of the bucket variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum ToolsCommand {
     /// Inspect and check the blocks in the bucket (the `bucket` section of the config).
     #[command(subcommand)]
     Bucket(crate::tools::BucketCommand),
+    /// Inspect the ring and change the meta group (`ring.endpoints` of the config).
+    #[command(subcommand)]
+    Meta(crate::meta_tools::MetaCommand),
+    /// GET a URL (default this container's /-/ready); exit 0 on 2xx, 1 with the reason
+    /// otherwise. For container healthchecks in images without curl.
+    Healthcheck(crate::tools::HealthcheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +147,39 @@ pub(crate) struct RunArgs {
     /// Most samples one query may load.
     #[arg(long = "query.max-samples", env = "CAIRN_QUERY_MAX_SAMPLES")]
     max_samples: Option<usize>,
+    /// Meta nodes receivers, queriers and ingesters use (comma-separated `host:port`);
+    /// empty: the static ring of `--receive.ingesters` / `--query.stores`.
+    #[arg(
+        long = "ring.endpoints",
+        env = "CAIRN_RING_ENDPOINTS",
+        value_delimiter = ','
+    )]
+    ring_endpoints: Option<Vec<String>>,
+    /// This meta node's Raft id (at least 1).
+    #[arg(long = "meta.node-id", env = "CAIRN_META_NODE_ID")]
+    meta_node_id: Option<u64>,
+    /// Initial meta voters, comma-separated `id=host:port`, this node included.
+    #[arg(long = "meta.peers", env = "CAIRN_META_PEERS", value_delimiter = ',')]
+    meta_peers: Option<Vec<String>>,
+    /// How other meta nodes and clients reach this meta node (`host:port`).
+    #[arg(long = "meta.advertise-addr", env = "CAIRN_META_ADVERTISE_ADDR")]
+    meta_advertise_addr: Option<String>,
+    /// This ingester's ring id (default: the host name).
+    #[arg(long = "ingest.id", env = "CAIRN_INGEST_ID")]
+    ingest_id: Option<String>,
+    /// How receivers and queriers reach this ingester over gRPC (`host:port`).
+    #[arg(long = "ingest.advertise-addr", env = "CAIRN_INGEST_ADVERTISE_ADDR")]
+    ingest_advertise_addr: Option<String>,
+    /// This ingester's zone (replicas go to distinct zones).
+    #[arg(long = "ingest.zone", env = "CAIRN_INGEST_ZONE")]
+    ingest_zone: Option<String>,
+    /// On SIGTERM, flush the head and leave the ring (`true`) or keep the membership for
+    /// a restart (`false`).
+    #[arg(
+        long = "ingest.leave-on-shutdown",
+        env = "CAIRN_INGEST_LEAVE_ON_SHUTDOWN"
+    )]
+    ingest_leave_on_shutdown: Option<bool>,
     /// WAL fsync policy: `always`, `interval` or `never`.
     #[arg(long = "ingest.wal-fsync", env = "CAIRN_INGEST_WAL_FSYNC", value_parser = ["always", "interval", "never"])]
     wal_fsync: Option<String>,
@@ -193,6 +236,30 @@ impl RunArgs {
         if let Some(v) = self.max_samples {
             cfg.query.max_samples = v;
         }
+        if let Some(v) = &self.ring_endpoints {
+            cfg.ring.endpoints = v.clone();
+        }
+        if let Some(v) = self.meta_node_id {
+            cfg.meta.node_id = v;
+        }
+        if let Some(v) = &self.meta_peers {
+            cfg.meta.peers = v.clone();
+        }
+        if let Some(v) = &self.meta_advertise_addr {
+            cfg.meta.advertise_addr = v.clone();
+        }
+        if let Some(v) = &self.ingest_id {
+            cfg.ingest.lifecycle.id = v.clone();
+        }
+        if let Some(v) = &self.ingest_advertise_addr {
+            cfg.ingest.lifecycle.advertise_addr = v.clone();
+        }
+        if let Some(v) = &self.ingest_zone {
+            cfg.ingest.lifecycle.zone = v.clone();
+        }
+        if let Some(v) = self.ingest_leave_on_shutdown {
+            cfg.ingest.lifecycle.leave_on_shutdown = v;
+        }
         if let Some(v) = &self.wal_fsync {
             cfg.ingest.wal_fsync = serde_yaml::from_value(yaml_scalar(v)?)
                 .map_err(|e| CliError::Config(format!("--ingest.wal-fsync: {e}")))?;
@@ -211,7 +278,10 @@ pub(crate) fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Compact(a) if a.once => return roles::compact_once(a.run.config()?),
         Command::Compact(a) => (Roles::COMPACT, a.run),
         Command::Tools(ToolsCommand::Bucket(c)) => return crate::tools::run(c),
+        Command::Tools(ToolsCommand::Meta(c)) => return crate::meta_tools::run(c),
+        Command::Tools(ToolsCommand::Healthcheck(a)) => return crate::tools::healthcheck(&a),
         Command::Store(a) => (Roles::STORE, a),
+        Command::Meta(a) => (Roles::META, a),
         Command::Config(ConfigCommand::Check { file }) => {
             Config::load(&file)?.validate()?;
             println_ok(&format!("{}: configuration is valid", file.display()));

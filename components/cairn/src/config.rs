@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use cairn_compact::CompactConfig;
 use cairn_ingest::IngestConfig;
+use cairn_meta::{MetaConfig, RingConfig};
 use cairn_objstore::{Bucket, BucketConfig};
 use cairn_ops::tenancy::TenancyConfig;
 use cairn_ops::LogFormat;
@@ -24,7 +25,7 @@ use crate::error::CliError;
 pub(crate) struct ServerConfig {
     /// HTTP address: remote write, query API, `/metrics`, `/-/healthy`, `/-/ready`.
     pub(crate) http_listen: SocketAddr,
-    /// gRPC address: ingester Push, StoreAPI and Info.
+    /// gRPC address: ingester Push, StoreAPI and Info, and meta's Meta and Raft.
     pub(crate) grpc_listen: SocketAddr,
     /// Log filter in `RUST_LOG` syntax, e.g. `info` or `info,cairn_tsdb=debug`.
     pub(crate) log_level: String,
@@ -65,6 +66,10 @@ pub(crate) struct Config {
     pub(crate) bucket: BucketConfig,
     /// Compactor settings.
     pub(crate) compact: CompactConfig,
+    /// The `cairn meta` node this process runs (`meta` and `all`).
+    pub(crate) meta: MetaConfig,
+    /// Where receivers, queriers and ingesters find the ring.
+    pub(crate) ring: RingConfig,
 }
 
 impl Default for Config {
@@ -79,6 +84,8 @@ impl Default for Config {
             store: StoreConfig::default(),
             bucket: BucketConfig::default(),
             compact: CompactConfig::default(),
+            meta: MetaConfig::default(),
+            ring: RingConfig::default(),
         }
     }
 }
@@ -115,6 +122,8 @@ impl Config {
             .validate()
             .map_err(|e| CliError::Config(e.to_string()))?;
         check(self.compact.validate())?;
+        check(self.meta.validate())?;
+        check(self.ring.validate())?;
         Ok(())
     }
 
@@ -166,17 +175,19 @@ mod tests {
 
     #[test]
     fn example_configs_in_deploy_load_and_validate() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config");
-        let mut seen = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "yaml") {
-                let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-                cfg.validate()
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                seen += 1;
+        let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config");
+        for dir in [deploy.clone(), deploy.join("cluster")] {
+            let mut seen = 0;
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "yaml") {
+                    let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                    cfg.validate()
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    seen += 1;
+                }
             }
+            assert!(seen >= 1, "no example configs found in {}", dir.display());
         }
-        assert!(seen >= 1, "no example configs found in {}", dir.display());
     }
 }

@@ -13,6 +13,8 @@
 mod cli;
 mod config;
 mod error;
+mod meta_tools;
+mod ring;
 mod roles;
 mod tools;
 

@@ -5,7 +5,8 @@
 //! owns `server.grpc_listen`, so in `all` the store gateway serves on its own port
 //! (`store.grpc_listen`, by default a free loopback port only this process uses). The
 //! compactor (in `all` too, so a single node keeps its bucket tidy) runs on its interval
-//! in the background of the same process.
+//! in the background of the same process. Without a configured ring, `all` also runs a
+//! one-node `cairn meta` on its gRPC port and is its own ring.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use cairn_model::TenantId;
 use cairn_ops::{ops_router, HttpMetrics, Readiness};
 use cairn_query::Querier;
 use cairn_receive::{Distributor, Receiver};
+use cairn_ring::RingSource;
 use cairn_store::BlockStore;
 use cairn_storeapi::{StoreClient, StoreService};
 use prometheus_client::registry::Registry;
@@ -35,6 +37,7 @@ pub(crate) struct Roles {
     query: bool,
     compact: bool,
     store: bool,
+    meta: bool,
 }
 
 impl Roles {
@@ -44,13 +47,21 @@ impl Roles {
         query: false,
         store: false,
         compact: false,
+        meta: false,
     };
+    /// Every role; the meta node only while the process is its own ring (see
+    /// [`run`]).
     pub(crate) const ALL: Self = Self {
         receive: true,
         ingest: true,
         query: true,
         store: true,
         compact: true,
+        meta: true,
+    };
+    pub(crate) const META: Self = Self {
+        meta: true,
+        ..Self::NONE
     };
     pub(crate) const RECEIVE: Self = Self {
         receive: true,
@@ -80,6 +91,7 @@ impl Roles {
             (self.query, "query"),
             (self.compact, "compact"),
             (self.store, "store"),
+            (self.meta, "meta"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -97,35 +109,69 @@ fn loopback_addr(listen: SocketAddr) -> String {
     SocketAddr::new(ip, listen.port()).to_string()
 }
 
-/// Runs the roles until SIGTERM/SIGINT, then shuts down gracefully.
-pub(crate) fn run(roles: Roles, mut config: Config) -> Result<(), CliError> {
+/// A tokio runtime: multi-threaded for serving roles, current-thread for one-shot tools.
+pub(crate) fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, CliError> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build().map_err(|e| CliError::Role {
+        role: "runtime",
+        message: e.to_string(),
+    })
+}
+
+/// Runs the roles until SIGTERM/SIGINT (or, for an ingester on the ring, a graceful
+/// leave through `POST /ingester/shutdown`), then shuts down gracefully.
+///
+/// `cairn all` without `receive.ingesters` or `ring.endpoints` is its own ring: it runs
+/// a one-node meta group, its ingester joins it, and its receiver and querier watch it
+/// through the process's own gRPC port — the same path a cluster takes.
+pub(crate) fn run(mut roles: Roles, mut config: Config) -> Result<(), CliError> {
     cairn_ops::init_logging(config.server.log_format, &config.server.log_level);
     let own_grpc = loopback_addr(config.server.grpc_listen);
+    let is_all = roles.receive && roles.ingest && roles.query;
+    if is_all {
+        roles.meta = config.ring.endpoints.is_empty() && config.receive.ingesters.is_empty();
+        if roles.meta {
+            config.ring.endpoints = vec![own_grpc.clone()];
+            if config.meta.advertise_addr.is_empty() {
+                config.meta.advertise_addr = own_grpc.clone();
+            }
+            if config.ingest.lifecycle.advertise_addr.is_empty() {
+                config.ingest.lifecycle.advertise_addr = own_grpc.clone();
+            }
+            // Not the host name: a data directory moved to another machine must find
+            // its own member (and tokens) again.
+            if config.ingest.lifecycle.id.is_empty() {
+                config.ingest.lifecycle.id = "all".to_owned();
+            }
+        }
+    }
+    let use_ring = !config.ring.endpoints.is_empty();
     // The process's own store gateway joins the querier's stores once it is bound.
     let query_own_store = roles.store && roles.query && config.query.stores.is_empty();
-    if roles.ingest && roles.receive && config.receive.ingesters.is_empty() {
-        config.receive.ingesters = vec![own_grpc.clone()];
+    if !use_ring {
+        if roles.ingest && roles.receive && config.receive.ingesters.is_empty() {
+            config.receive.ingesters = vec![own_grpc.clone()];
+        }
+        if roles.ingest && roles.query && config.query.stores.is_empty() {
+            config.query.stores = vec![own_grpc];
+        }
     }
-    if roles.ingest && roles.query && config.query.stores.is_empty() {
-        config.query.stores = vec![own_grpc];
-    }
-    if roles.receive && config.receive.ingesters.is_empty() {
+    if roles.receive && !use_ring && config.receive.ingesters.is_empty() {
         return Err(CliError::Config(
-            "receive.ingesters must list at least one ingester".into(),
+            "receive.ingesters must list at least one ingester, or ring.endpoints the meta nodes"
+                .into(),
         ));
     }
-    if roles.query && config.query.stores.is_empty() && !query_own_store {
+    if roles.query && !use_ring && config.query.stores.is_empty() && !query_own_store {
         return Err(CliError::Config(
-            "query.stores must list at least one store".into(),
+            "query.stores must list at least one store, or ring.endpoints the meta nodes".into(),
         ));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Role {
-            role: "runtime",
-            message: e.to_string(),
-        })?;
+    let runtime = runtime(true)?;
     runtime.block_on(serve(roles, config, query_own_store))
 }
 
@@ -185,6 +231,7 @@ async fn serve(roles: Roles, mut config: Config, query_own_store: bool) -> Resul
         &config.tenancy.default_tenant
     })
     .map_err(|e| CliError::Config(e.to_string()))?;
+    let use_ring = !config.ring.endpoints.is_empty();
 
     let store_role = if roles.store {
         let role = prepare_store(&config, roles.ingest, &mut registry).await?;
@@ -195,16 +242,36 @@ async fn serve(roles: Roles, mut config: Config, query_own_store: bool) -> Resul
     } else {
         None
     };
+    let meta_node = if roles.meta {
+        Some(crate::ring::start_meta(&config, &mut registry).await?)
+    } else {
+        None
+    };
+    let ring = if use_ring && (roles.receive || roles.query) {
+        Some(crate::ring::watch_ring(&config, &mut registry)?)
+    } else {
+        None
+    };
 
     let mut app = Router::new();
     if roles.receive {
-        let distributor =
-            Distributor::from_config(&config.receive, &mut registry).map_err(|e| {
-                CliError::Role {
-                    role: "receive",
-                    message: e.to_string(),
-                }
-            })?;
+        let receive_err = |e: cairn_receive::ReceiveError| CliError::Role {
+            role: "receive",
+            message: e.to_string(),
+        };
+        let distributor = match &ring {
+            Some(ring) => Distributor::new(
+                ring.clone(),
+                config.receive.replication_factor,
+                config.receive.heartbeat_timeout,
+                config.receive.push_timeout,
+                &mut registry,
+            )
+            .map_err(receive_err)?,
+            None => {
+                Distributor::from_config(&config.receive, &mut registry).map_err(receive_err)?
+            }
+        };
         let receiver = Receiver::new(
             config.receive.clone(),
             config.tenancy.clone(),
@@ -213,6 +280,7 @@ async fn serve(roles: Roles, mut config: Config, query_own_store: bool) -> Resul
         );
         app = app.merge(cairn_receive::router(Arc::new(receiver)));
     }
+    let mut querier = None;
     if roles.query {
         let stores = config
             .query
@@ -224,15 +292,26 @@ async fn serve(roles: Roles, mut config: Config, query_own_store: bool) -> Resul
                 role: "query",
                 message: e.to_string(),
             })?;
-        let querier = Querier::new(
+        let q = Arc::new(Querier::new(
             config.query.clone(),
             config.tenancy.clone(),
             stores,
             &mut registry,
-        );
-        app = app.merge(cairn_query::router(Arc::new(querier)));
+        ));
+        app = app.merge(cairn_query::router(q.clone()));
+        querier = Some(q);
     }
     let ingest_metrics = roles.ingest.then(|| IngestMetrics::new(&mut registry));
+    let lifecycler = if roles.ingest && use_ring {
+        Some(crate::ring::lifecycler(&config)?)
+    } else {
+        None
+    };
+    // `POST /ingester/shutdown` asks for a graceful leave (Mimir's endpoint).
+    let (leave_tx, mut leave_rx) = watch::channel(false);
+    if lifecycler.is_some() {
+        app = app.merge(leave_router(leave_tx));
+    }
     let compactor = if roles.compact {
         Some(new_compactor(&config, CompactMetrics::new(&mut registry))?)
     } else {
@@ -264,11 +343,34 @@ async fn serve(roles: Roles, mut config: Config, query_own_store: bool) -> Resul
     });
     tracing::info!(addr = %config.server.http_listen, "http server listening");
 
-    // Stateless roles can serve at once; the ingester only after its WAL replay.
+    // Stateless roles can serve at once; the ingester only after its WAL replay, and
+    // ring clients once they have a ring with an ACTIVE ingester to write to.
     let stateless_ready = readiness.component("http");
     stateless_ready.set_ready();
-
     let mut servers = Vec::new();
+    if let Some(ring) = &ring {
+        let ready = readiness.component("ring with an ACTIVE ingester");
+        let mut rx = ring.watch();
+        servers.push(tokio::spawn(async move {
+            let active = |r: &Arc<cairn_ring::Ring>| {
+                r.members()
+                    .iter()
+                    .any(|m| m.state == cairn_ring::MemberState::Active)
+            };
+            if rx.wait_for(active).await.is_ok() {
+                ready.set_ready();
+            }
+        }));
+        if let Some(q) = &querier {
+            servers.push(crate::ring::spawn_store_discovery(
+                q.clone(),
+                config.query.stores.clone(),
+                ring.clone(),
+                stop_rx.clone(),
+            ));
+        }
+    }
+
     if let Some(role) = store_role {
         // Ready once the first sync has listed the bucket; until then queries would
         // silently miss every block.
@@ -301,10 +403,10 @@ async fn serve(roles: Roles, mut config: Config, query_own_store: bool) -> Resul
         tracing::info!(%addr, "store gateway grpc server listening");
     }
 
+    // One gRPC server on `server.grpc_listen` for the ingester's and meta's services.
+    let mut grpc_routes = tonic::service::RoutesBuilder::default();
     let mut ingester = None;
-    let mut grpc = None;
     if let Some(metrics) = ingest_metrics {
-        let ready = readiness.component("ingester wal replay");
         let ing = Ingester::open(
             config.data_dir.join("ingester"),
             config.ingest.clone(),
@@ -329,6 +431,18 @@ async fn serve(roles: Roles, mut config: Config, query_own_store: bool) -> Resul
         let shipping = shipper.spawn(stop_rx.clone());
         let background = ing.spawn_background();
         let store = StoreService::new(ing.clone(), default_tenant.clone());
+        grpc_routes
+            .add_service(IngestService::new(ing.clone()).server())
+            .add_service(store.store_server())
+            .add_service(store.info_server());
+        ingester = Some((ing, shipper, background, shipping));
+    }
+    if let Some(node) = &meta_node {
+        let (meta, raft) = node.services();
+        grpc_routes.add_service(meta).add_service(raft);
+    }
+    let mut grpc = None;
+    if roles.ingest || roles.meta {
         let grpc_listener =
             TcpListener::bind(config.server.grpc_listen)
                 .await
@@ -336,16 +450,43 @@ async fn serve(roles: Roles, mut config: Config, query_own_store: bool) -> Resul
                     addr: config.server.grpc_listen,
                     source,
                 })?;
-        let incoming = tokio_stream_incoming(grpc_listener);
         let server = tonic::transport::Server::builder()
-            .add_service(IngestService::new(ing.clone()).server())
-            .add_service(store.store_server())
-            .add_service(store.info_server())
-            .serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone()));
+            .add_routes(grpc_routes.routes())
+            .serve_with_incoming_shutdown(
+                tokio_stream_incoming(grpc_listener),
+                stopped(stop_rx.clone()),
+            );
         grpc = Some(tokio::spawn(server));
         tracing::info!(addr = %config.server.grpc_listen, "grpc server listening");
-        ready.set_ready();
-        ingester = Some((ing, background, shipping));
+    }
+    if let Some(node) = &meta_node {
+        node.bootstrap(&config.meta.peers)
+            .await
+            .map_err(|e| CliError::Role {
+                role: "meta",
+                message: e.to_string(),
+            })?;
+        readiness.component("meta").set_ready();
+    }
+    let mut heartbeats = None;
+    if ingester.is_some() {
+        let ready = readiness.component("ingester wal replay and ring membership");
+        match &lifecycler {
+            None => ready.set_ready(),
+            Some(lc) => {
+                let lc = lc.clone();
+                let stop = stop_rx.clone();
+                heartbeats = Some(tokio::spawn(async move {
+                    match lc.join(stop.clone()).await {
+                        Ok(_) => {
+                            ready.set_ready();
+                            let _ = lc.spawn_heartbeats(stop).await;
+                        }
+                        Err(e) => tracing::error!(error = %e, "ingester did not join the ring"),
+                    }
+                }));
+            }
+        }
     }
     let compacting = compactor.map(|c| {
         let stop = stop_rx.clone();
@@ -353,9 +494,25 @@ async fn serve(roles: Roles, mut config: Config, query_own_store: bool) -> Resul
     });
     tracing::info!("cairn is ready");
 
-    cairn_ops::shutdown_signal().await;
+    let leave = tokio::select! {
+        () = cairn_ops::shutdown_signal() => config.ingest.lifecycle.leave_on_shutdown,
+        _ = leave_rx.wait_for(|l| *l) => true,
+    };
+    if let (true, Some(lc), Some((ing, shipper, _, _))) = (leave, &lifecycler, &ingester) {
+        let timeout = config.ingest.lifecycle.flush_timeout;
+        let flush = async {
+            ing.refuse_writes().await;
+            shipper.flush(timeout).await.map(|_| ())
+        };
+        if let Err(e) = lc.leave(flush).await {
+            tracing::error!(error = %e, "graceful leave failed; the ingester stays in the ring as LEAVING and keeps its WAL");
+        }
+    }
     stateless_ready.set_not_ready();
     let _ = stop_tx.send(true);
+    if let Some(node) = &meta_node {
+        node.shutdown().await;
+    }
     let drain = async {
         if let Ok(Err(e)) = http.await {
             tracing::error!(error = %e, "http server stopped with an error");
@@ -367,6 +524,9 @@ async fn serve(roles: Roles, mut config: Config, query_own_store: bool) -> Resul
         }
         for s in servers {
             let _ = s.await;
+        }
+        if let Some(h) = heartbeats {
+            let _ = h.await;
         }
     };
     if let Some(task) = compacting {
@@ -380,7 +540,7 @@ async fn serve(roles: Roles, mut config: Config, query_own_store: bool) -> Resul
     {
         tracing::warn!("servers did not drain within 30s; closing anyway");
     }
-    if let Some((ing, background, shipping)) = ingester {
+    if let Some((ing, _, background, shipping)) = ingester {
         // The shipper finishes the pass it is in (an upload in flight completes or
         // fails as a whole; either way the local state stays consistent).
         if tokio::time::timeout(Duration::from_secs(60), shipping)
@@ -397,6 +557,25 @@ async fn serve(roles: Roles, mut config: Config, query_own_store: bool) -> Resul
     }
     tracing::info!("cairn stopped");
     Ok(())
+}
+
+/// `POST /ingester/shutdown`: flush the head to the bucket, leave the ring, exit.
+fn leave_router(leave: watch::Sender<bool>) -> Router {
+    use axum::http::StatusCode;
+    let leave = Arc::new(leave);
+    Router::new().route(
+        "/ingester/shutdown",
+        axum::routing::post(move || {
+            let leave = leave.clone();
+            async move {
+                leave.send_replace(true);
+                (
+                    StatusCode::ACCEPTED,
+                    "leaving: refusing writes, flushing the head to the bucket, then leaving the ring and exiting\n",
+                )
+            }
+        }),
+    )
 }
 
 /// The compactor over the configured bucket, building blocks in `<data_dir>/compact`.
@@ -419,13 +598,7 @@ fn new_compactor(config: &Config, metrics: CompactMetrics) -> Result<Compactor, 
 /// failed or halted.
 pub(crate) fn compact_once(config: Config) -> Result<(), CliError> {
     cairn_ops::init_logging(config.server.log_format, &config.server.log_level);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Role {
-            role: "runtime",
-            message: e.to_string(),
-        })?;
+    let runtime = runtime(true)?;
     runtime.block_on(async {
         let compactor = new_compactor(&config, CompactMetrics::unregistered())?;
         let report = compactor.run_once().await;

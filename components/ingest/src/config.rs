@@ -62,6 +62,46 @@ pub struct IngestConfig {
     /// Labels written into every shipped block's `meta.json` (e.g. `replica`), telling
     /// where the data came from.
     pub external_labels: BTreeMap<String, String>,
+    /// Who this ingester is on the ring (used when `ring.endpoints` is set, and in
+    /// `cairn all`).
+    pub lifecycle: LifecycleConfig,
+}
+
+/// The ingester's ring membership.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// Member id; tokens are tied to it, so a restarted ingester gets its series back.
+    /// Empty: the host name.
+    pub id: String,
+    /// gRPC address receivers and queriers reach this ingester at. Empty: the gRPC
+    /// listen address, with the host name in place of an unspecified IP.
+    pub advertise_addr: String,
+    /// Failure domain; replicas of a series go to distinct zones. Either every
+    /// ingester has one or none has.
+    pub zone: String,
+    /// Ring tokens to own.
+    pub tokens: u32,
+    /// On SIGTERM, leave the ring (flush the head to the bucket first) instead of
+    /// keeping the membership for a restart.
+    pub leave_on_shutdown: bool,
+    /// How long a graceful leave may spend uploading the flushed head before it gives
+    /// up and stays in the ring as LEAVING.
+    #[serde(with = "cairn_model::duration::serde_str")]
+    pub flush_timeout: Duration,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            advertise_addr: String::new(),
+            zone: String::new(),
+            tokens: 128,
+            leave_on_shutdown: false,
+            flush_timeout: Duration::from_secs(600),
+        }
+    }
 }
 
 impl Default for IngestConfig {
@@ -79,6 +119,7 @@ impl Default for IngestConfig {
             head_retention_after_ship: Duration::from_secs(5 * 60),
             keep_shipped_blocks: Duration::ZERO,
             external_labels: BTreeMap::new(),
+            lifecycle: LifecycleConfig::default(),
         }
     }
 }
@@ -108,6 +149,12 @@ impl IngestConfig {
             || self.upload_backoff_max < self.upload_backoff_initial
         {
             return Err("ingest.upload_backoff_initial must be greater than 0 and at most ingest.upload_backoff_max".into());
+        }
+        if self.lifecycle.tokens == 0 || self.lifecycle.tokens > 4096 {
+            return Err("ingest.lifecycle.tokens must be between 1 and 4096".into());
+        }
+        if self.lifecycle.flush_timeout.is_zero() {
+            return Err("ingest.lifecycle.flush_timeout must be greater than 0".into());
         }
         for (name, value) in &self.external_labels {
             if !cairn_model::validate::is_valid_label_name(name)

@@ -17,6 +17,9 @@ pub enum IngestError {
         /// What failed, and where.
         message: String,
     },
+    /// The ingester is leaving the ring and takes no more writes.
+    #[error("ingester is leaving the ring and takes no new writes")]
+    Leaving,
     /// A blocking task panicked or was cancelled.
     #[error("ingester task failed: {0}")]
     Task(String),
@@ -28,7 +31,7 @@ impl IngestError {
     pub fn to_status(&self) -> tonic::Status {
         match self {
             Self::Tenant(_) => tonic::Status::invalid_argument(self.to_string()),
-            Self::Storage(_) | Self::Ship { .. } | Self::Task(_) => {
+            Self::Storage(_) | Self::Ship { .. } | Self::Task(_) | Self::Leaving => {
                 tonic::Status::unavailable(self.to_string())
             }
         }

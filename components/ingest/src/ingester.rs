@@ -20,6 +20,10 @@ pub struct Ingester {
     tsdb: Arc<Tsdb>,
     config: IngestConfig,
     metrics: IngestMetrics,
+    /// `true` while pushes are taken. Pushes hold the read side while they append, so
+    /// [`refuse_writes`](Self::refuse_writes) returns only after the last acknowledged
+    /// push is in the head.
+    accepting: tokio::sync::RwLock<bool>,
 }
 
 impl Ingester {
@@ -39,6 +43,7 @@ impl Ingester {
             tsdb: Arc::new(tsdb),
             config,
             metrics,
+            accepting: tokio::sync::RwLock::new(true),
         });
         let mut replayed = (0usize, 0u64);
         for tenant in ingester.tsdb.tenants() {
@@ -81,10 +86,15 @@ impl Ingester {
         tenant: TenantId,
         batch: Vec<(Labels, Vec<Sample>)>,
     ) -> Result<AppendReport, IngestError> {
+        let accepting = self.accepting.read().await;
+        if !*accepting {
+            return Err(IngestError::Leaving);
+        }
         let this = self.clone();
         let report = tokio::task::spawn_blocking(move || this.tsdb.append(&tenant, &batch))
             .await
             .map_err(|e| IngestError::Task(e.to_string()))??;
+        drop(accepting);
         self.metrics.samples_appended.inc_by(report.appended as u64);
         for r in &report.rejected {
             self.metrics
@@ -95,6 +105,14 @@ impl Ingester {
                 .inc_by(r.count as u64);
         }
         Ok(report)
+    }
+
+    /// Stops taking pushes (they fail as unavailable, so receivers write elsewhere) and
+    /// waits for the pushes in flight to finish. Used before a graceful leave's flush,
+    /// so no sample is acknowledged after the head was cut for the last time.
+    pub async fn refuse_writes(&self) {
+        *self.accepting.write().await = false;
+        tracing::info!("ingester refuses new writes");
     }
 
     /// Starts the periodic WAL fsync (for `wal_fsync: interval`) and stats refresh.

@@ -26,7 +26,7 @@ mod metrics;
 mod service;
 mod shipper;
 
-pub use config::{IngestConfig, WalFsync};
+pub use config::{IngestConfig, LifecycleConfig, WalFsync};
 pub use error::IngestError;
 pub use ingester::Ingester;
 pub use metrics::IngestMetrics;

@@ -25,6 +25,7 @@ use cairn_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use prost::Message;
 
+use crate::args::Auth;
 use crate::client::{Outcome, Sender};
 use crate::encode::Compressor;
 use crate::Error;
@@ -206,7 +207,7 @@ pub async fn backfill(args: &BackfillArgs) -> Result<BackfillSummary, Error> {
     let sender = Sender::new(
         &args.url,
         None,
-        None,
+        Auth::None,
         Duration::from_secs(60),
         args.concurrency,
     )?;

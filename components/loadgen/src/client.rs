@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
 
-use crate::args::BasicAuth;
+use crate::args::Auth;
 use crate::stats::ErrorClass;
 use crate::Error;
 
@@ -23,6 +23,8 @@ pub enum Outcome {
     Failed {
         /// Which error counter it goes to.
         class: ErrorClass,
+        /// The HTTP status, if the server answered.
+        status: Option<u16>,
         /// Human-readable description.
         detail: String,
     },
@@ -33,15 +35,16 @@ pub enum Outcome {
 pub struct Sender {
     client: reqwest::Client,
     url: String,
-    auth: Option<BasicAuth>,
+    auth: Auth,
 }
 
 impl Sender {
-    /// A sender with the remote-write headers, `tenant` and keep-alive connections.
+    /// A sender with the remote-write headers, `tenant`, credentials and keep-alive
+    /// connections.
     pub fn new(
         url: &str,
         tenant: Option<&str>,
-        auth: Option<BasicAuth>,
+        auth: Auth,
         timeout: Duration,
         connections: usize,
     ) -> Result<Self, Error> {
@@ -52,25 +55,8 @@ impl Sender {
             HeaderValue::from_static("application/x-protobuf"),
         );
         headers.insert(VERSION_HEADER, HeaderValue::from_static("0.1.0"));
-        headers.insert(
-            USER_AGENT,
-            HeaderValue::from_static(concat!("cairn-loadgen/", env!("CARGO_PKG_VERSION"))),
-        );
-        if let Some(t) = tenant {
-            let v = HeaderValue::from_str(t).map_err(|e| {
-                Error::InvalidArgs(format!("--tenant is not a valid header value: {e}"))
-            })?;
-            headers.insert(TENANT_HEADER, v);
-        }
-        let client = reqwest::Client::builder()
-            .default_headers(headers)
-            .timeout(timeout)
-            .pool_max_idle_per_host(connections)
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
         Ok(Self {
-            client,
+            client: http_client(headers, tenant, timeout, connections)?,
             url: url.to_owned(),
             auth,
         })
@@ -78,44 +64,84 @@ impl Sender {
 
     /// POSTs one compressed `WriteRequest`.
     pub async fn send(&self, body: Vec<u8>) -> Outcome {
-        let mut req = self.client.post(&self.url).body(body);
-        if let Some(a) = &self.auth {
-            req = req.basic_auth(&a.user, Some(&a.password));
-        }
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) => {
-                return Outcome::Failed {
-                    class: ErrorClass::Transport,
-                    detail: describe(&e),
+        let req = with_auth(self.client.post(&self.url).body(body), &self.auth);
+        match req.send().await {
+            Ok(resp) => {
+                let status = resp.status();
+                // Read the body in full either way so the connection can be reused.
+                let body = resp.bytes().await;
+                match body {
+                    Ok(_) if status.is_success() => Outcome::Ok,
+                    Ok(b) => failed(status.as_u16(), &b),
+                    Err(e) => transport(&e),
                 }
             }
-        };
-        let status = resp.status();
-        // Read the body in full either way so the connection can be reused.
-        let body = resp.bytes().await;
-        if status.is_success() {
-            return match body {
-                Ok(_) => Outcome::Ok,
-                Err(e) => Outcome::Failed {
-                    class: ErrorClass::Transport,
-                    detail: describe(&e),
-                },
-            };
+            Err(e) => transport(&e),
         }
-        let class = match status.as_u16() {
-            400..=499 => ErrorClass::Http4xx,
-            500..=599 => ErrorClass::Http5xx,
-            _ => ErrorClass::OtherStatus,
-        };
-        let text = body.map_or_else(
-            |e| format!("<body unreadable: {e}>"),
-            |b| String::from_utf8_lossy(&b).trim().to_owned(),
-        );
-        Outcome::Failed {
-            class,
-            detail: format!("{status}: {}", truncate(&text, 2000)),
-        }
+    }
+}
+
+/// A client with `headers`, the tenant header, this program's user agent, a timeout
+/// per request and up to `connections` idle keep-alive connections.
+pub(crate) fn http_client(
+    mut headers: HeaderMap,
+    tenant: Option<&str>,
+    timeout: Duration,
+    connections: usize,
+) -> Result<reqwest::Client, Error> {
+    headers.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("cairn-loadgen/", env!("CARGO_PKG_VERSION"))),
+    );
+    if let Some(t) = tenant {
+        let v = HeaderValue::from_str(t).map_err(|e| {
+            Error::InvalidArgs(format!("--tenant is not a valid header value: {e}"))
+        })?;
+        headers.insert(TENANT_HEADER, v);
+    }
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(timeout)
+        .pool_max_idle_per_host(connections)
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
+}
+
+/// Adds the credentials to a request.
+pub(crate) fn with_auth(req: reqwest::RequestBuilder, auth: &Auth) -> reqwest::RequestBuilder {
+    match auth {
+        Auth::None => req,
+        Auth::Basic(a) => req.basic_auth(&a.user, Some(&a.password)),
+        Auth::Bearer(t) => req.bearer_auth(t),
+    }
+}
+
+/// The outcome of a non-2xx answer.
+pub(crate) fn failed(status: u16, body: &[u8]) -> Outcome {
+    let class = match status {
+        400..=499 => ErrorClass::Http4xx,
+        500..=599 => ErrorClass::Http5xx,
+        _ => ErrorClass::OtherStatus,
+    };
+    let text = String::from_utf8_lossy(body);
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    Outcome::Failed {
+        class,
+        status: Some(status),
+        detail: format!("{status} {reason}: {}", truncate(text.trim(), 2000)),
+    }
+}
+
+/// The outcome of a request that got no (complete) answer.
+pub(crate) fn transport(e: &reqwest::Error) -> Outcome {
+    Outcome::Failed {
+        class: ErrorClass::Transport,
+        status: None,
+        detail: describe(e),
     }
 }
 

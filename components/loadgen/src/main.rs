@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
+use cairn_loadgen::{Cli, Command};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cairn_loadgen::Args::parse();
-    let json = args.json;
+    let command = Cli::parse().into_command();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -17,16 +17,26 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(cairn_loadgen::run(args)) {
-        Ok(summary) => {
-            summary.print(json);
-            // Exit 1 when any request failed, so scripts notice without parsing.
-            if summary.errors.total() == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+    // Exit 1 when any request failed, so scripts notice without parsing.
+    let result = match command {
+        Command::Write(args) => {
+            let json = args.json;
+            runtime.block_on(cairn_loadgen::run(args)).map(|s| {
+                s.print(json);
+                s.errors.total()
+            })
         }
+        Command::Query(args) => {
+            let json = args.json;
+            runtime.block_on(cairn_loadgen::run_queries(args)).map(|s| {
+                s.print(json);
+                s.errors
+            })
+        }
+    };
+    match result {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("cairn-loadgen: {e}");
             ExitCode::from(2)

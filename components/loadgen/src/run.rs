@@ -1,16 +1,16 @@
 //! One run: workers, pacing, churn, progress, and the end of the run.
 
-use std::future::pending;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::args::Args;
+use crate::args::{Kind, WriteArgs};
 use crate::client::{Outcome, Sender};
 use crate::encode::Compressor;
-use crate::series::{split, Catalog, ChurnPlan, Clock, Shard, FLOOD_START_BEHIND_MS};
+use crate::pace::{now_ms, process_cpu_seconds, sleep_until_or_stop, stop_signal, RateLimiter};
+use crate::series::{Catalog, ChurnPlan, Clock, Plan, Shard, FLOOD_START_BEHIND_MS};
 use crate::stats::{ErrorClass, Settings, Stats, Summary};
 use crate::Error;
 
@@ -27,73 +27,47 @@ struct Ctx {
     plan: ChurnPlan,
     churn_epoch: Arc<AtomicU64>,
     interval: Option<Duration>,
-    batch_size: usize,
-    concurrency: usize,
+    rounds: u64,
     start: Instant,
 }
 
 /// Sends until `--duration` is over (or Ctrl-C), then returns the summary. Progress
 /// lines go to stderr.
-pub async fn run(args: Args) -> Result<Summary, Error> {
+pub async fn run(args: WriteArgs) -> Result<Summary, Error> {
     args.validate()?;
     let flood = args.interval.is_zero();
     let clock = if flood {
-        Clock::flood()
+        Clock::flood(args.flood_step.as_millis() as i64)
     } else {
         Clock::RealTime
     };
-    let catalog = Arc::new(Catalog::new(
-        args.series,
-        args.labels,
-        args.metrics,
-        args.kind,
-    ));
-    let (batch_size, ranges) = split(args.series, args.concurrency, args.batch_size);
+    let catalog = Arc::new(Catalog::new(&args.shape));
+    let plan = Plan::new(&catalog, args.concurrency, args.batch_size);
     let sender = Sender::new(
         &args.url,
-        args.tenant.as_deref(),
-        args.basic_auth.clone(),
+        args.auth.tenant.as_deref(),
+        args.auth.auth()?,
         args.timeout,
-        ranges.len(),
+        plan.shards.len(),
     )?;
     let stats = Arc::new(Stats::default());
+    stats.set_active_series(catalog.active_series() as u64);
     let churn_epoch = Arc::new(AtomicU64::new(0));
-    let (stop_tx, stop_rx) = watch::channel(false);
     let start = Instant::now();
     let ctx = Arc::new(Ctx {
         sender,
         stats: stats.clone(),
-        limiter: (args.max_rate > 0).then(|| RateLimiter::new(args.max_rate)),
-        plan: ChurnPlan::new(args.series, args.churn_fraction),
+        limiter: (args.max_rate > 0).then(|| RateLimiter::new(args.max_rate as f64)),
+        plan: ChurnPlan::new(catalog.ids(), args.churn_fraction),
         churn_epoch: churn_epoch.clone(),
         interval: (!flood).then_some(args.interval),
-        batch_size,
-        concurrency: ranges.len(),
+        rounds: args.rounds,
         start,
     });
+    let concurrency = plan.shards.len();
 
-    let mut background = Vec::new();
-    let duration = args.duration;
-    background.push(tokio::spawn(async move {
-        let deadline = async {
-            if duration.is_zero() {
-                pending::<()>().await;
-            }
-            tokio::time::sleep(duration).await;
-        };
-        let interrupted = async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                pending::<()>().await;
-            }
-        };
-        tokio::select! {
-            () = deadline => {}
-            () = interrupted => eprintln!("cairn-loadgen: interrupted, finishing in-flight requests"),
-        }
-        let _ = stop_tx.send(true);
-        // Keep the sender alive so receivers see `true`, not a closed channel.
-        pending::<()>().await;
-    }));
+    let (stopper, stop_rx) = stop_signal(args.duration);
+    let mut background = vec![stopper];
     if !args.churn_every.is_zero() {
         let every = args.churn_every;
         background.push(tokio::spawn(async move {
@@ -124,10 +98,11 @@ pub async fn run(args: Args) -> Result<Summary, Error> {
     }
 
     let start_ms = now_ms() - FLOOD_START_BEHIND_MS;
-    let workers: Vec<_> = ranges
+    let workers: Vec<_> = plan
+        .shards
         .into_iter()
-        .map(|range| {
-            let shard = Shard::new(catalog.clone(), range, clock, start_ms, args.seed);
+        .map(|sp| {
+            let shard = Shard::new(catalog.clone(), sp, clock, start_ms, args.seed);
             tokio::spawn(worker(shard, ctx.clone(), stop_rx.clone()))
         })
         .collect();
@@ -141,15 +116,38 @@ pub async fn run(args: Args) -> Result<Summary, Error> {
         task.abort();
     }
 
+    let shape = &args.shape;
     let settings = Settings {
         url: args.url.clone(),
         mode: if flood { "flood" } else { "interval" },
-        series: args.series,
-        labels: args.labels,
-        metrics: args.metrics,
+        series: shape.series,
+        series_ids: catalog.ids(),
+        labels: shape.labels,
+        label_values: (0..shape.labels)
+            .map(|j| shape.label_values.0.get(j).copied().unwrap_or(1))
+            .collect(),
+        metrics: shape.metrics,
+        kind: match shape.kind {
+            Kind::Counter => "counter".into(),
+            Kind::Gauge => "gauge".into(),
+            Kind::Histogram => "histogram".into(),
+            Kind::Mixed => format!(
+                "mixed {}",
+                shape
+                    .mix
+                    .0
+                    .iter()
+                    .map(|w| w.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        },
+        histogram_buckets: shape.histogram_buckets,
         interval_seconds: args.interval.as_secs_f64(),
-        concurrency: ctx.concurrency,
-        batch_size,
+        flood_step_seconds: args.flood_step.as_secs_f64(),
+        rounds_limit: args.rounds,
+        concurrency,
+        batch_size: plan.batch_size,
         max_rate: args.max_rate,
         churn_every_seconds: args.churn_every.as_secs_f64(),
         churn_fraction: args.churn_fraction,
@@ -160,12 +158,11 @@ pub async fn run(args: Args) -> Result<Summary, Error> {
 /// One shard's sender: rounds over its batches until told to stop, one request in
 /// flight at a time.
 async fn worker(mut shard: Shard, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
-    let batches = shard.batches(ctx.batch_size);
     let mut raw = Vec::new();
     let mut compressor = Compressor::new();
     let mut round: u32 = 0;
     'rounds: loop {
-        if *stop.borrow() {
+        if *stop.borrow() || (ctx.rounds > 0 && u64::from(round) >= ctx.rounds) {
             break;
         }
         let replaced = shard.apply_churn(&ctx.plan, ctx.churn_epoch.load(Relaxed));
@@ -186,17 +183,18 @@ async fn worker(mut shard: Shard, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>
                 late = now - due > Duration::from_millis(5);
             }
         }
-        for ids in &batches {
+        for b in 0..shard.batches().len() {
             if *stop.borrow() {
                 break 'rounds;
             }
             if let Some(limiter) = &ctx.limiter {
-                if sleep_until_or_stop(limiter.reserve(ids.len()), &mut stop).await {
+                let n = shard.batches()[b].samples;
+                if sleep_until_or_stop(limiter.reserve(n), &mut stop).await {
                     break 'rounds;
                 }
             }
             let samples = loop {
-                match shard.encode_batch(ids.clone(), now_ms(), &mut raw) {
+                match shard.encode_batch(b, now_ms(), &mut raw) {
                     Ok(n) => break n as u64,
                     Err(wait_ms) => {
                         ctx.stats.clock_wait();
@@ -220,8 +218,12 @@ async fn worker(mut shard: Shard, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>
                 .latency(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
             match outcome {
                 Outcome::Ok => ctx.stats.ok(samples),
-                Outcome::Failed { class, detail } => {
-                    ctx.stats.failed(samples, class, detail);
+                Outcome::Failed {
+                    class,
+                    status,
+                    detail,
+                } => {
+                    ctx.stats.failed(samples, class, status, detail);
                     if matches!(class, ErrorClass::Transport | ErrorClass::Http5xx)
                         && sleep_until_or_stop(Instant::now() + ERROR_BACKOFF, &mut stop).await
                     {
@@ -235,66 +237,13 @@ async fn worker(mut shard: Shard, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>
     }
 }
 
-/// Sleeps until `t`; returns `true` (at once, if need be) when the run is stopping.
-async fn sleep_until_or_stop(t: Instant, stop: &mut watch::Receiver<bool>) -> bool {
-    if *stop.borrow() {
-        return true;
-    }
-    tokio::select! {
-        () = tokio::time::sleep_until(t.into()) => *stop.borrow(),
-        _ = stop.changed() => true,
-    }
-}
-
-/// A shared pacing schedule for `--max-rate`: each batch reserves `n / rate` seconds
-/// after the previous reservation (or after now, if idle), so unused capacity does not
-/// accumulate into bursts.
-#[derive(Debug)]
-struct RateLimiter {
-    per_sample: Duration,
-    next: Mutex<Instant>,
-}
-
-impl RateLimiter {
-    fn new(samples_per_second: u64) -> Self {
-        Self {
-            per_sample: Duration::from_secs_f64(1.0 / samples_per_second as f64),
-            next: Mutex::new(Instant::now()),
-        }
-    }
-
-    /// Reserves `n` samples; returns when they may be sent.
-    fn reserve(&self, n: usize) -> Instant {
-        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-        let at = (*next).max(Instant::now());
-        *next = at + self.per_sample.mul_f64(n as f64);
-        at
-    }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// User + system CPU time of this process from `/proc/self/stat` (Linux), assuming the
-/// kernel's fixed `USER_HZ` of 100 ticks per second.
-fn process_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the `(comm)` one start at field 3; utime and stime are fields 14, 15.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) as f64 / 100.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::args::{Cli, Command};
     use clap::Parser;
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use std::sync::Mutex;
+    use tokio::io::{AsyncWriteExt, BufReader};
     use tokio::net::TcpListener;
 
     /// What the fake receiver saw.
@@ -302,7 +251,7 @@ mod tests {
     struct Seen {
         requests: u64,
         samples: u64,
-        /// (series_id label, timestamp) of every sample, in arrival order.
+        /// Timestamps of every sample by label set, in arrival order.
         samples_by_series: std::collections::HashMap<String, Vec<i64>>,
         headers_ok: bool,
     }
@@ -323,30 +272,17 @@ mod tests {
                 tokio::spawn(async move {
                     let mut conn = BufReader::new(conn);
                     loop {
-                        let mut headers = Vec::new();
-                        loop {
-                            let mut line = String::new();
-                            if conn.read_line(&mut line).await.unwrap_or(0) == 0 {
-                                return;
-                            }
-                            if line == "\r\n" {
-                                break;
-                            }
-                            headers.push(line.trim_end().to_ascii_lowercase());
-                        }
-                        let len: usize = headers
-                            .iter()
-                            .find_map(|h| h.strip_prefix("content-length: "))
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(0);
-                        let mut body = vec![0; len];
-                        conn.read_exact(&mut body).await.unwrap();
+                        let Some((headers, body)) = crate::test_http::read_request(&mut conn).await
+                        else {
+                            return;
+                        };
                         let want = [
                             "post /api/v1/write http/1.1",
                             "content-encoding: snappy",
                             "content-type: application/x-protobuf",
                             "x-prometheus-remote-write-version: 0.1.0",
                             "x-scope-orgid: team-a",
+                            "authorization: bearer tok3n",
                         ];
                         let req = crate::encode::decode(&body).unwrap();
                         {
@@ -354,10 +290,12 @@ mod tests {
                             s.headers_ok &= want.iter().all(|w| headers.iter().any(|h| h == w));
                             s.requests += 1;
                             for ts in &req.timeseries {
-                                let id = ts.labels.iter().find(|l| l.name == "series_id").unwrap();
-                                let cycle =
-                                    ts.labels.iter().find(|l| l.name == "cycle_id").unwrap();
-                                let key = format!("{}/{}", id.value, cycle.value);
+                                let key: Vec<String> = ts
+                                    .labels
+                                    .iter()
+                                    .map(|l| format!("{}={}", l.name, l.value))
+                                    .collect();
+                                let key = key.join(",");
                                 s.samples += ts.samples.len() as u64;
                                 let v = s.samples_by_series.entry(key).or_default();
                                 v.extend(ts.samples.iter().map(|x| x.timestamp));
@@ -375,7 +313,7 @@ mod tests {
         (url, seen)
     }
 
-    fn args(url: &str, extra: &[&str]) -> Args {
+    fn args(url: &str, extra: &[&str]) -> WriteArgs {
         let mut v = vec![
             "cairn-loadgen",
             "--url",
@@ -386,17 +324,24 @@ mod tests {
             "3",
             "--metrics",
             "5",
+            "--histogram-buckets",
+            "3",
             "--batch-size",
             "7",
             "--concurrency",
             "3",
             "--tenant",
             "team-a",
+            "--bearer-token",
+            "tok3n",
             "--progress-every",
             "0",
         ];
         v.extend_from_slice(extra);
-        Args::try_parse_from(v).unwrap()
+        match Cli::try_parse_from(v).unwrap().into_command() {
+            Command::Write(w) => w,
+            Command::Query(_) => unreachable!("no subcommand given"),
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -427,6 +372,8 @@ mod tests {
             "{}",
             summary.samples
         );
+        // 20 counters and gauges, 5 histograms of 6 series: 50 series.
+        assert_eq!(summary.active_series, 50);
         assert_eq!(seen.samples_by_series.len(), 50);
         let now = now_ms();
         for times in seen.samples_by_series.values() {
@@ -463,18 +410,51 @@ mod tests {
             summary.first_errors["http_4xx"],
             "400 Bad Request: fake answer"
         );
-        // About 5 rounds of 50 series; churn replaced 25 ids at 200 ms (and at 400 ms).
+        assert_eq!(
+            summary.errors_by_status,
+            std::collections::BTreeMap::from([("400".to_owned(), summary.requests)])
+        );
+        // About 5 rounds of 50 series; churn replaced 13 of the 25 ids at 200 ms (and
+        // the next 13 at 400 ms): ids 0..13 are 11 single series and 2 histograms of 6.
         assert!(
             (3 * 50..=6 * 50).contains(&seen.samples),
             "{}",
             seen.samples
         );
-        assert!(summary.series_churned >= 25, "{summary:?}");
-        assert!(seen.samples_by_series.len() >= 75);
+        assert!(summary.series_churned >= 23, "{summary:?}");
+        assert!(seen.samples_by_series.len() >= 50 + 23);
         let now = now_ms();
         for times in seen.samples_by_series.values() {
             assert!(times.windows(2).all(|w| w[1] > w[0]));
             assert!(times.iter().all(|&t| (now - 5_000..=now).contains(&t)));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rounds_limit_sends_exactly_that_much_on_the_flood_step() {
+        let (url, seen) = fake_receiver("200 OK").await;
+        let summary = run(args(
+            &url,
+            &[
+                "--interval",
+                "0",
+                "--duration",
+                "0",
+                "--rounds",
+                "4",
+                "--flood-step",
+                "15s",
+            ],
+        ))
+        .await
+        .unwrap();
+        let seen = seen.lock().unwrap();
+        assert_eq!(summary.samples, 4 * 50);
+        assert_eq!(seen.samples, 4 * 50);
+        assert_eq!(summary.rounds, 4 * summary.settings.concurrency as u64);
+        for times in seen.samples_by_series.values() {
+            assert_eq!(times.len(), 4);
+            assert!(times.windows(2).all(|w| w[1] - w[0] == 15_000), "{times:?}");
         }
     }
 
@@ -490,22 +470,5 @@ mod tests {
         assert_eq!(summary.samples, 0);
         // Backoff keeps it from spinning: 3 workers, 100 ms pauses, 250 ms.
         assert!(summary.errors.transport <= 12, "{summary:?}");
-    }
-
-    #[test]
-    fn rate_limiter_spaces_reservations() {
-        let l = RateLimiter::new(1000);
-        let a = l.reserve(100);
-        let b = l.reserve(100);
-        let c = l.reserve(1);
-        assert!(b - a >= Duration::from_millis(99));
-        assert!(c - b >= Duration::from_millis(99));
-    }
-
-    #[test]
-    fn own_cpu_time_is_readable_on_linux() {
-        if cfg!(target_os = "linux") {
-            assert!(process_cpu_seconds().is_some());
-        }
     }
 }

@@ -1,13 +1,22 @@
 //! The synthetic series: their label sets, values, timestamps and churn.
 //!
-//! Series `i` (0 ≤ i < N) has the labels, sorted by name as remote write requires:
+//! The unit of generation is a *series id* `u` (0 ≤ u < ids). Id `u` belongs to metric
+//! family `m = u mod metrics` and is one series for a counter or gauge, or a whole
+//! classic histogram (`B + 1` bucket series, `_sum`, `_count`) for a histogram family,
+//! so a histogram's series are always written together, with one timestamp and
+//! consistent values. Its labels, sorted by name as remote write requires:
 //!
 //! ```text
-//! __name__="loadgen_metric_<i mod metrics>[_total]"  cycle_id="<generation>"
-//! label_<j>="value_<j>"  (j in 0..labels)               series_id="<i>"
+//! __name__="loadgen_metric_<m>_total"          counter
+//! __name__="loadgen_metric_<m>"                gauge
+//! __name__="loadgen_metric_<m>_seconds_bucket" histogram (+ le="<bound>" | "+Inf"),
+//!          "loadgen_metric_<m>_seconds_sum", "loadgen_metric_<m>_seconds_count"
+//! cycle_id="<generation>"
+//! label_<j>="value_<digit j of u / metrics>"   (mixed radix over --label-values)
+//! series_id="<u>"
 //! ```
 //!
-//! Churn bumps a series id's `cycle_id`, which makes it a brand-new series. The ids are
+//! Churn bumps an id's `cycle_id`, which makes all of its series brand new. The ids are
 //! split into one [`Shard`] per worker, so a series is only ever written by one worker
 //! and its samples can never overtake each other on the wire.
 
@@ -19,100 +28,298 @@ use cairn_proto::prometheus::{Label, Sample, TimeSeries};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::args::Kind;
+use crate::args::{Kind, ShapeArgs};
 use crate::encode::{put_bytes, put_label, put_sample, TAG_1};
 
 /// Label names other than the extra `label_<j>` ones.
 const METRIC_NAME: &str = "__name__";
 const CYCLE_ID: &str = "cycle_id";
 const SERIES_ID: &str = "series_id";
+const LE: &str = "le";
+
+/// Histogram observations are log-uniform in [`OBS_MIN`, `OBS_MIN * OBS_SPAN`] seconds.
+const OBS_MIN: f64 = 0.001;
+const OBS_SPAN: f64 = 20_000.0;
+
+/// The type of a metric family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    /// `_total`, only goes up.
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Classic histogram: `_bucket{le}`, `_sum`, `_count`.
+    Histogram,
+}
+
+#[derive(Debug)]
+struct Family {
+    /// The name queries use: the counter/gauge name, or the histogram's base name.
+    name: String,
+    kind: MetricType,
+    /// Encoded `__name__` fields: one, or `_bucket`, `_sum`, `_count` for histograms.
+    encoded_names: Vec<Vec<u8>>,
+    /// Series per id.
+    width: usize,
+    /// Values kept per id (buckets incl. `+Inf`, then `_sum`, for histograms).
+    values: usize,
+    /// Where this family's values start within one cycle of `metrics` ids.
+    value_offset: usize,
+}
+
+#[derive(Debug)]
+struct ExtraLabel {
+    name: String,
+    cardinality: usize,
+    /// Product of the cardinalities of the labels before it (by index, not name).
+    divisor: usize,
+    /// Encoded label fields, one per value.
+    encoded: Vec<Vec<u8>>,
+}
+
+impl ExtraLabel {
+    fn digit(&self, instance: usize) -> usize {
+        instance / self.divisor % self.cardinality
+    }
+}
 
 /// What every series looks like; shared read-only by all shards.
 #[derive(Debug)]
 pub struct Catalog {
-    series: usize,
-    metric_names: Vec<String>,
-    counters: Vec<bool>,
-    /// `__name__` label fields, encoded, per metric index.
-    encoded_names: Vec<Vec<u8>>,
-    /// The extra labels sorted by name.
-    extra: Vec<(String, String)>,
-    /// The extra labels' fields, encoded, in sorted order.
-    encoded_extra: Vec<u8>,
+    ids: usize,
+    active_series: usize,
+    families: Vec<Family>,
+    /// Values per cycle of `metrics` ids.
+    cycle_values: usize,
+    /// Extra labels sorted by name.
+    extra: Vec<ExtraLabel>,
+    /// Finite bucket bounds, ascending.
+    bounds: Vec<f64>,
+    /// `le` values incl. `+Inf`, and their encoded fields.
+    le_values: Vec<String>,
+    encoded_le: Vec<Vec<u8>>,
 }
 
 impl Catalog {
-    /// `series` ids over `metrics` names with `labels` extra labels each.
-    pub fn new(series: usize, labels: usize, metrics: usize, kind: Kind) -> Self {
-        let metrics = metrics.max(1);
-        let counters: Vec<bool> = (0..metrics)
-            .map(|m| match kind {
-                Kind::Counter => true,
-                Kind::Gauge => false,
-                Kind::Mixed => m % 2 == 0,
-            })
-            .collect();
-        let metric_names: Vec<String> = (0..metrics)
-            .map(|m| {
-                let suffix = if counters[m] { "_total" } else { "" };
-                format!("loadgen_metric_{m}{suffix}")
-            })
-            .collect();
-        let encoded_names = metric_names
+    /// The layout `shape` describes (validated by the caller).
+    pub fn new(shape: &ShapeArgs) -> Self {
+        let metrics = shape.metrics.max(1);
+        let buckets = shape.histogram_buckets.max(1);
+        let bounds = bucket_bounds(buckets);
+        let le_values: Vec<String> = bounds
             .iter()
-            .map(|n| {
-                let mut b = Vec::new();
-                put_label(METRIC_NAME, n, &mut b);
-                b
+            .map(|b| b.to_string())
+            .chain(["+Inf".to_owned()])
+            .collect();
+        let encoded_le = le_values.iter().map(|v| encoded(LE, v)).collect();
+
+        let mut families = Vec::with_capacity(metrics);
+        let mut cycle_values = 0;
+        for m in 0..metrics {
+            let kind = metric_type(shape.kind, &shape.mix.0, m);
+            let (name, wire_names) = match kind {
+                MetricType::Counter => {
+                    let n = format!("loadgen_metric_{m}_total");
+                    (n.clone(), vec![n])
+                }
+                MetricType::Gauge => {
+                    let n = format!("loadgen_metric_{m}");
+                    (n.clone(), vec![n])
+                }
+                MetricType::Histogram => {
+                    let n = format!("loadgen_metric_{m}_seconds");
+                    let wire = ["_bucket", "_sum", "_count"].map(|s| format!("{n}{s}"));
+                    (n, wire.to_vec())
+                }
+            };
+            let (width, values) = match kind {
+                MetricType::Histogram => (buckets + 3, buckets + 2),
+                _ => (1, 1),
+            };
+            families.push(Family {
+                name,
+                kind,
+                encoded_names: wire_names.iter().map(|n| encoded(METRIC_NAME, n)).collect(),
+                width,
+                values,
+                value_offset: cycle_values,
+            });
+            cycle_values += values;
+        }
+
+        // As many whole ids as fit into `series` active series (at least one).
+        let cycle_width: usize = families.iter().map(|f| f.width).sum();
+        let full = shape.series / cycle_width;
+        let mut ids = full * metrics;
+        let mut active_series = full * cycle_width;
+        for f in &families {
+            if active_series + f.width > shape.series {
+                break;
+            }
+            active_series += f.width;
+            ids += 1;
+        }
+        if ids == 0 {
+            ids = 1;
+            active_series = families[0].width;
+        }
+
+        let mut divisor = 1usize;
+        let mut extra: Vec<ExtraLabel> = (0..shape.labels)
+            .map(|j| {
+                let cardinality = shape.label_values.0.get(j).copied().unwrap_or(1).max(1);
+                let name = format!("label_{j}");
+                let label = ExtraLabel {
+                    encoded: (0..cardinality)
+                        .map(|k| encoded(&name, &format!("value_{k}")))
+                        .collect(),
+                    name,
+                    cardinality,
+                    divisor,
+                };
+                divisor = divisor.saturating_mul(cardinality);
+                label
             })
             .collect();
-        let mut extra: Vec<(String, String)> = (0..labels)
-            .map(|j| (format!("label_{j}"), format!("value_{j}")))
-            .collect();
-        extra.sort();
-        let mut encoded_extra = Vec::new();
-        for (n, v) in &extra {
-            put_label(n, v, &mut encoded_extra);
-        }
+        extra.sort_by(|a, b| a.name.cmp(&b.name));
+
         Self {
-            series,
-            metric_names,
-            counters,
-            encoded_names,
+            ids,
+            active_series,
+            families,
+            cycle_values,
             extra,
-            encoded_extra,
+            bounds,
+            le_values,
+            encoded_le,
         }
     }
 
     /// Number of series ids.
-    pub fn series(&self) -> usize {
-        self.series
+    pub fn ids(&self) -> usize {
+        self.ids
     }
 
-    fn metric(&self, id: usize) -> usize {
-        id % self.metric_names.len()
+    /// Number of series written per round (every bucket of a histogram counts).
+    pub fn active_series(&self) -> usize {
+        self.active_series
     }
 
-    fn is_counter(&self, id: usize) -> bool {
-        self.counters[self.metric(id)]
+    fn family(&self, id: usize) -> &Family {
+        &self.families[id % self.families.len()]
     }
 
-    /// The label set of series `id` in churn generation `generation`, sorted by name.
-    pub fn labels(&self, id: usize, generation: u64) -> Vec<Label> {
+    /// Series of id `id`.
+    pub fn width(&self, id: usize) -> usize {
+        self.family(id).width
+    }
+
+    /// The type of id `id`'s metric.
+    pub fn metric_type(&self, id: usize) -> MetricType {
+        self.family(id).kind
+    }
+
+    /// Names (histograms: base names) of the metrics of type `kind` that have at least
+    /// one series, in metric order.
+    pub fn metric_names(&self, kind: MetricType) -> Vec<String> {
+        self.families
+            .iter()
+            .take(self.ids)
+            .filter(|f| f.kind == kind)
+            .map(|f| f.name.clone())
+            .collect()
+    }
+
+    /// Values `label_<j>` takes.
+    pub fn label_values(&self, j: usize) -> Vec<String> {
+        let name = format!("label_{j}");
+        self.extra
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| (0..l.cardinality).map(|k| format!("value_{k}")).collect())
+            .unwrap_or_default()
+    }
+
+    fn value_offset(&self, id: usize) -> usize {
+        id / self.families.len() * self.cycle_values + self.family(id).value_offset
+    }
+
+    /// The label sets of id `id` in churn generation `generation`, each sorted by name,
+    /// in the order they are sent (histograms: buckets by `le`, `_sum`, `_count`).
+    pub fn labels(&self, id: usize, generation: u64) -> Vec<Vec<Label>> {
+        let family = self.family(id);
+        let instance = id / self.families.len();
         let label = |n: &str, v: String| Label {
             name: n.to_owned(),
             value: v,
         };
-        let mut out = Vec::with_capacity(self.extra.len() + 3);
-        out.push(label(
-            METRIC_NAME,
-            self.metric_names[self.metric(id)].clone(),
-        ));
-        out.push(label(CYCLE_ID, generation.to_string()));
-        out.extend(self.extra.iter().map(|(n, v)| label(n, v.clone())));
-        out.push(label(SERIES_ID, id.to_string()));
-        out
+        let base = |name: &str, le: Option<&str>| {
+            let mut out = vec![
+                label(METRIC_NAME, name.to_owned()),
+                label(CYCLE_ID, generation.to_string()),
+            ];
+            out.extend(
+                self.extra
+                    .iter()
+                    .map(|l| label(&l.name, format!("value_{}", l.digit(instance)))),
+            );
+            if let Some(le) = le {
+                out.push(label(LE, le.to_owned()));
+            }
+            out.push(label(SERIES_ID, id.to_string()));
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            out
+        };
+        match family.kind {
+            MetricType::Counter | MetricType::Gauge => vec![base(&family.name, None)],
+            MetricType::Histogram => {
+                let mut out: Vec<Vec<Label>> = self
+                    .le_values
+                    .iter()
+                    .map(|le| base(&format!("{}_bucket", family.name), Some(le)))
+                    .collect();
+                out.push(base(&format!("{}_sum", family.name), None));
+                out.push(base(&format!("{}_count", family.name), None));
+                out
+            }
+        }
     }
+}
+
+fn encoded(name: &str, value: &str) -> Vec<u8> {
+    let mut b = Vec::new();
+    put_label(name, value, &mut b);
+    b
+}
+
+fn metric_type(kind: Kind, mix: &[usize], m: usize) -> MetricType {
+    match kind {
+        Kind::Counter => MetricType::Counter,
+        Kind::Gauge => MetricType::Gauge,
+        Kind::Histogram => MetricType::Histogram,
+        Kind::Mixed => {
+            let w = |i: usize| mix.get(i).copied().unwrap_or(0);
+            let p = m % (w(0) + w(1) + w(2)).max(1);
+            if p < w(0) {
+                MetricType::Counter
+            } else if p < w(0) + w(1) {
+                MetricType::Gauge
+            } else {
+                MetricType::Histogram
+            }
+        }
+    }
+}
+
+/// Prometheus' default buckets (0.005 … 10: 1, 2.5, 5 times powers of ten), continued
+/// the same way, first `n`. Parsed from decimal text so they print as written.
+pub fn bucket_bounds(n: usize) -> Vec<f64> {
+    (-3i32..)
+        .flat_map(|e| ["1", "2.5", "5"].map(move |m| format!("{m}e{e}")))
+        .skip(2)
+        .take(n)
+        .map(|s| s.parse().unwrap_or(f64::MAX))
+        .collect()
 }
 
 /// How sample timestamps advance.
@@ -136,16 +343,16 @@ pub enum Clock {
 /// old; Prometheus 2.42's head refuses samples older than its newest sample minus 1 h
 /// (half the 2 h block range), so the whole run must stay inside one hour.
 pub const FLOOD_START_BEHIND_MS: i64 = 50 * 60 * 1000;
-/// Synthetic time per flood round.
+/// Default synthetic time per flood round (`--flood-step`).
 pub const FLOOD_STEP_MS: i64 = 1000;
 /// Flood timestamps never pass now + 5 min (Cairn refuses now + 10 min by default).
 pub const FLOOD_MAX_AHEAD_MS: i64 = 5 * 60 * 1000;
 
 impl Clock {
-    /// The flood-mode clock with the documented constants.
-    pub fn flood() -> Self {
+    /// The flood-mode clock advancing `step_ms` per round.
+    pub fn flood(step_ms: i64) -> Self {
         Self::Synthetic {
-            step_ms: FLOOD_STEP_MS,
+            step_ms: step_ms.max(1),
             max_ahead_ms: FLOOD_MAX_AHEAD_MS,
         }
     }
@@ -170,26 +377,19 @@ impl Clock {
     }
 }
 
-#[derive(Debug, Clone)]
-struct SeriesState {
-    generation: u64,
-    last_ts: i64,
-    value: f64,
-}
-
 /// Which ids churn event `epoch` (1-based) replaces: `k` consecutive ids (wrapping)
 /// starting where the previous event stopped, so repeated churn walks over all ids.
 #[derive(Debug, Clone, Copy)]
 pub struct ChurnPlan {
-    series: usize,
+    ids: usize,
     per_event: usize,
 }
 
 impl ChurnPlan {
-    /// Replaces `fraction` of `series` ids per event (at least one).
-    pub fn new(series: usize, fraction: f64) -> Self {
-        let per_event = ((series as f64 * fraction).round() as usize).clamp(1, series.max(1));
-        Self { series, per_event }
+    /// Replaces `fraction` of `ids` per event (at least one).
+    pub fn new(ids: usize, fraction: f64) -> Self {
+        let per_event = ((ids as f64 * fraction).round() as usize).clamp(1, ids.max(1));
+        Self { ids, per_event }
     }
 
     /// Ids replaced per event.
@@ -198,77 +398,172 @@ impl ChurnPlan {
     }
 
     fn ids(&self, epoch: u64) -> impl Iterator<Item = usize> + '_ {
-        let n = self.series as u64;
+        let n = self.ids as u64;
         // (epoch - 1) * k mod n, reduced first so huge epochs cannot overflow.
         let start = ((epoch - 1) % n) * (self.per_event as u64 % n) % n;
         (0..self.per_event as u64).map(move |j| ((start + j) % n) as usize)
     }
 }
 
-/// One worker's series: the ids `range` and their state.
+/// Consecutive ids sent in one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// The ids.
+    pub ids: Range<usize>,
+    /// Series (= samples) in the request.
+    pub samples: usize,
+}
+
+/// One worker's ids and requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardPlan {
+    /// The ids the worker owns.
+    pub ids: Range<usize>,
+    /// Its requests, in order.
+    pub batches: Vec<Batch>,
+}
+
+/// How the ids are cut into requests and dealt out to workers.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Samples per request actually aimed for.
+    pub batch_size: usize,
+    /// One entry per worker that has anything to do.
+    pub shards: Vec<ShardPlan>,
+}
+
+impl Plan {
+    /// Batches are filled greedily with whole ids up to `batch_size` samples (an id
+    /// wider than that goes alone), like a busy Prometheus sends, and consecutive
+    /// batches are dealt out as evenly as possible, so one worker may own one batch more
+    /// than another. When there would be fewer batches than workers the batch size
+    /// shrinks to `ceil(active series / workers)` so every worker still has one.
+    pub fn new(catalog: &Catalog, workers: usize, batch_size: usize) -> Self {
+        let workers = workers.max(1);
+        let batch = batch_size
+            .max(1)
+            .min(catalog.active_series().div_ceil(workers))
+            .max(1);
+        let mut batches = Vec::new();
+        let (mut lo, mut samples) = (0, 0);
+        for id in 0..catalog.ids() {
+            let w = catalog.width(id);
+            if samples > 0 && samples + w > batch {
+                batches.push(Batch {
+                    ids: lo..id,
+                    samples,
+                });
+                (lo, samples) = (id, 0);
+            }
+            samples += w;
+        }
+        if samples > 0 {
+            batches.push(Batch {
+                ids: lo..catalog.ids(),
+                samples,
+            });
+        }
+        let n = batches.len();
+        let shards = (0..workers)
+            .map(|w| batches[n * w / workers..n * (w + 1) / workers].to_vec())
+            .filter(|b| !b.is_empty())
+            .map(|batches| ShardPlan {
+                ids: batches[0].ids.start..batches[batches.len() - 1].ids.end,
+                batches,
+            })
+            .collect();
+        Self {
+            batch_size: batch,
+            shards,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct IdState {
+    generation: u64,
+    last_ts: i64,
+}
+
+/// One worker's series: its ids, their state, and reusable encoding buffers.
 #[derive(Debug)]
 pub struct Shard {
     catalog: Arc<Catalog>,
-    range: Range<usize>,
-    state: Vec<SeriesState>,
+    plan: ShardPlan,
+    state: Vec<IdState>,
+    /// Every id's values, back to back (see [`Catalog::value_offset`]).
+    values: Vec<f64>,
+    base_offset: usize,
     clock: Clock,
     churn_epoch: u64,
     rng: StdRng,
     scratch: Vec<u8>,
+    /// `cycle_id` and extra label fields of the id being encoded.
+    common: Vec<u8>,
+    /// `series_id` field of the id being encoded.
+    sid: Vec<u8>,
     digits: String,
 }
 
 impl Shard {
-    /// The ids `range` of `catalog`. With a synthetic clock the first round is stamped
-    /// `start_ms`; with the real-time clock `start_ms` is unused.
+    /// The ids of `plan`. With a synthetic clock the first round is stamped `start_ms`;
+    /// with the real-time clock `start_ms` is unused.
     pub fn new(
         catalog: Arc<Catalog>,
-        range: Range<usize>,
+        plan: ShardPlan,
         clock: Clock,
         start_ms: i64,
         seed: u64,
     ) -> Self {
+        let ids = plan.ids.clone();
         let mut rng =
-            StdRng::seed_from_u64(seed ^ (range.start as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            StdRng::seed_from_u64(seed ^ (ids.start as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let first_last = match clock {
             Clock::RealTime => i64::MIN,
             Clock::Synthetic { step_ms, .. } => start_ms - step_ms,
         };
-        let state = range
-            .clone()
-            .map(|id| SeriesState {
-                generation: 0,
-                last_ts: first_last,
-                value: initial_value(catalog.is_counter(id), &mut rng),
-            })
-            .collect();
+        let base_offset = catalog.value_offset(ids.start);
+        let end_offset = if ids.is_empty() {
+            base_offset
+        } else {
+            catalog.value_offset(ids.end - 1) + catalog.family(ids.end - 1).values
+        };
+        let mut values = vec![0.0; end_offset - base_offset];
+        for id in ids.clone() {
+            let off = catalog.value_offset(id) - base_offset;
+            let f = catalog.family(id);
+            reset(f.kind, &mut values[off..off + f.values], &mut rng);
+        }
         Self {
+            state: vec![
+                IdState {
+                    generation: 0,
+                    last_ts: first_last,
+                };
+                ids.len()
+            ],
             catalog,
-            range,
-            state,
+            plan,
+            values,
+            base_offset,
             clock,
             churn_epoch: 0,
             rng,
             scratch: Vec::with_capacity(512),
+            common: Vec::with_capacity(512),
+            sid: Vec::with_capacity(32),
             digits: String::with_capacity(24),
         }
     }
 
     /// The ids this shard owns.
-    pub fn range(&self) -> Range<usize> {
-        self.range.clone()
+    pub fn ids(&self) -> Range<usize> {
+        self.plan.ids.clone()
     }
 
-    /// Batches of at most `batch_size` ids, as ranges of global ids.
-    pub fn batches(&self, batch_size: usize) -> Vec<Range<usize>> {
-        let mut out = Vec::new();
-        let mut lo = self.range.start;
-        while lo < self.range.end {
-            let hi = (lo + batch_size).min(self.range.end);
-            out.push(lo..hi);
-            lo = hi;
-        }
-        out
+    /// Its requests.
+    pub fn batches(&self) -> &[Batch] {
+        &self.plan.batches
     }
 
     /// Applies every churn event up to `epoch` not applied yet; returns how many of
@@ -278,332 +573,153 @@ impl Shard {
         while self.churn_epoch < epoch {
             self.churn_epoch += 1;
             for id in plan.ids(self.churn_epoch) {
-                if self.range.contains(&id) {
-                    let counter = self.catalog.is_counter(id);
-                    let s = &mut self.state[id - self.range.start];
-                    s.generation += 1;
-                    s.value = initial_value(counter, &mut self.rng);
-                    replaced += 1;
+                if self.plan.ids.contains(&id) {
+                    let f = self.catalog.family(id);
+                    self.state[id - self.plan.ids.start].generation += 1;
+                    let off = self.catalog.value_offset(id) - self.base_offset;
+                    reset(f.kind, &mut self.values[off..off + f.values], &mut self.rng);
+                    replaced += f.width as u64;
                 }
             }
         }
         replaced
     }
 
-    /// Writes one sample for each series in `ids` (global ids inside this shard) as a
-    /// serialized `WriteRequest` into `out` (cleared first) and returns the number of
+    /// Advances every series of batch `batch` by one sample and writes them as a
+    /// serialized `WriteRequest` into `out` (cleared first); returns the number of
     /// samples. `Err(ms)` if the clock allows no timestamp yet.
     pub fn encode_batch(
         &mut self,
-        ids: Range<usize>,
+        batch: usize,
         now_ms: i64,
         out: &mut Vec<u8>,
     ) -> Result<usize, u64> {
-        debug_assert!(ids.start >= self.range.start && ids.end <= self.range.end);
-        let local = ids.start - self.range.start..ids.end - self.range.start;
-        let last = self.state[local.clone()]
+        let ids = self.plan.batches[batch].ids.clone();
+        let start = self.plan.ids.start;
+        let last = self.state[ids.start - start..ids.end - start]
             .iter()
             .map(|s| s.last_ts)
             .max()
             .unwrap_or(i64::MIN);
         let ts = self.clock.next(last, now_ms)?;
         out.clear();
-        for (k, id) in ids.enumerate() {
-            let counter = self.catalog.is_counter(id);
-            let s = &mut self.state[local.start + k];
-            s.last_ts = ts.max(s.last_ts + 1);
-            s.value = next_value(counter, s.value, &mut self.rng);
+        let catalog = self.catalog.clone();
+        let buckets = catalog.bounds.len();
+        let mut samples = 0;
+        for id in ids {
+            let f = catalog.family(id);
+            let instance = id / catalog.families.len();
+            let st = &mut self.state[id - start];
+            st.last_ts = ts;
+            let off = catalog.value_offset(id) - self.base_offset;
+            let vals = &mut self.values[off..off + f.values];
+            step(f.kind, vals, &catalog.bounds, &mut self.rng);
 
-            self.scratch.clear();
-            self.scratch
-                .extend_from_slice(&self.catalog.encoded_names[self.catalog.metric(id)]);
+            self.common.clear();
             self.digits.clear();
-            let _ = write!(self.digits, "{}", s.generation);
-            put_label(CYCLE_ID, &self.digits, &mut self.scratch);
-            self.scratch.extend_from_slice(&self.catalog.encoded_extra);
+            let _ = write!(self.digits, "{}", st.generation);
+            put_label(CYCLE_ID, &self.digits, &mut self.common);
+            for l in &catalog.extra {
+                self.common.extend_from_slice(&l.encoded[l.digit(instance)]);
+            }
+            self.sid.clear();
             self.digits.clear();
             let _ = write!(self.digits, "{id}");
-            put_label(SERIES_ID, &self.digits, &mut self.scratch);
-            put_sample(s.value, s.last_ts, &mut self.scratch);
-            put_bytes(TAG_1, &self.scratch, out);
-        }
-        Ok(local.len())
-    }
+            put_label(SERIES_ID, &self.digits, &mut self.sid);
 
-    /// The same batch as `prost` messages, without advancing anything (tests and
-    /// debugging): the series as they would be sent next, with their last sample.
-    pub fn current(&self, ids: Range<usize>) -> Vec<TimeSeries> {
-        ids.map(|id| {
-            let s = &self.state[id - self.range.start];
-            TimeSeries {
-                labels: self.catalog.labels(id, s.generation),
-                samples: vec![Sample {
-                    value: s.value,
-                    timestamp: s.last_ts,
-                }],
-                ..Default::default()
+            let mut emit = |name: &[u8], le: Option<&[u8]>, v: f64| {
+                self.scratch.clear();
+                self.scratch.extend_from_slice(name);
+                self.scratch.extend_from_slice(&self.common);
+                if let Some(le) = le {
+                    self.scratch.extend_from_slice(le);
+                }
+                self.scratch.extend_from_slice(&self.sid);
+                put_sample(v, ts, &mut self.scratch);
+                put_bytes(TAG_1, &self.scratch, out);
+            };
+            match f.kind {
+                MetricType::Counter | MetricType::Gauge => emit(&f.encoded_names[0], None, vals[0]),
+                MetricType::Histogram => {
+                    for (b, le) in catalog.encoded_le.iter().enumerate() {
+                        emit(&f.encoded_names[0], Some(le), vals[b]);
+                    }
+                    emit(&f.encoded_names[1], None, vals[buckets + 1]);
+                    emit(&f.encoded_names[2], None, vals[buckets]);
+                }
             }
-        })
-        .collect()
+            samples += f.width;
+        }
+        Ok(samples)
+    }
+
+    /// Batch `batch` as `prost` messages as last sent (or as initialised, before the
+    /// first send), without advancing anything: tests and debugging.
+    pub fn current(&self, batch: usize) -> Vec<TimeSeries> {
+        let buckets = self.catalog.bounds.len();
+        let mut out = Vec::new();
+        for id in self.plan.batches[batch].ids.clone() {
+            let st = &self.state[id - self.plan.ids.start];
+            let f = self.catalog.family(id);
+            let off = self.catalog.value_offset(id) - self.base_offset;
+            let vals = &self.values[off..off + f.values];
+            let values: Vec<f64> = match f.kind {
+                MetricType::Counter | MetricType::Gauge => vec![vals[0]],
+                MetricType::Histogram => vals[..=buckets]
+                    .iter()
+                    .copied()
+                    .chain([vals[buckets + 1], vals[buckets]])
+                    .collect(),
+            };
+            for (labels, value) in self
+                .catalog
+                .labels(id, st.generation)
+                .into_iter()
+                .zip(values)
+            {
+                out.push(TimeSeries {
+                    labels,
+                    samples: vec![Sample {
+                        value,
+                        timestamp: st.last_ts,
+                    }],
+                    ..Default::default()
+                });
+            }
+        }
+        out
     }
 }
 
-/// Plans the requests: returns the batch size actually used and one contiguous id range
-/// per worker (workers with nothing to do are dropped).
-///
-/// Batches are full `batch_size` batches (only the very last one may be short), like a
-/// busy Prometheus sends, and whole batches are dealt out to the workers as evenly as
-/// possible, so one worker may own one batch more than another. When there are fewer
-/// batches than workers the batch size shrinks to `ceil(series / workers)` so that every
-/// worker still has one.
-pub fn split(series: usize, workers: usize, batch_size: usize) -> (usize, Vec<Range<usize>>) {
-    let workers = workers.max(1);
-    let batch = batch_size.max(1).min(series.div_ceil(workers)).max(1);
-    let batches = series.div_ceil(batch);
-    let ranges = (0..workers)
-        .map(|w| {
-            let lo = batches * w / workers * batch;
-            let hi = (batches * (w + 1) / workers * batch).min(series);
-            lo..hi
-        })
-        .filter(|r| !r.is_empty())
-        .collect();
-    (batch, ranges)
-}
-
-fn initial_value(counter: bool, rng: &mut StdRng) -> f64 {
-    if counter {
-        0.0
-    } else {
-        f64::from(rng.gen_range(0..1000u32))
+/// Initial values of a (new) id.
+fn reset(kind: MetricType, vals: &mut [f64], rng: &mut StdRng) {
+    match kind {
+        MetricType::Gauge => vals[0] = f64::from(rng.gen_range(0..1000u32)),
+        MetricType::Counter | MetricType::Histogram => vals.fill(0.0),
     }
 }
 
-fn next_value(counter: bool, value: f64, rng: &mut StdRng) -> f64 {
-    if counter {
-        value + f64::from(rng.gen_range(0..=10u32))
-    } else {
-        value + f64::from(rng.gen_range(-5..=5i32))
+/// One scrape's change. Histogram layout: cumulative buckets (last = `+Inf` = count),
+/// then the sum.
+fn step(kind: MetricType, vals: &mut [f64], bounds: &[f64], rng: &mut StdRng) {
+    match kind {
+        MetricType::Counter => vals[0] += f64::from(rng.gen_range(0..=10u32)),
+        MetricType::Gauge => vals[0] += f64::from(rng.gen_range(-5..=5i32)),
+        MetricType::Histogram => {
+            let inf = bounds.len();
+            for _ in 0..rng.gen_range(0..=10u32) {
+                let v = OBS_MIN * OBS_SPAN.powf(rng.gen::<f64>());
+                // Every bucket whose bound is ≥ v counts it (le is inclusive).
+                let first = bounds.partition_point(|b| *b < v);
+                for c in &mut vals[first..=inf] {
+                    *c += 1.0;
+                }
+                vals[inf + 1] += v;
+            }
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::{HashMap, HashSet};
-
-    use super::*;
-    use crate::encode::decode;
-    use crate::encode::Compressor;
-    use cairn_proto::prometheus::WriteRequest;
-    use prost::Message;
-
-    fn catalog(series: usize, kind: Kind) -> Arc<Catalog> {
-        Arc::new(Catalog::new(series, 12, 7, kind))
-    }
-
-    fn send(shard: &mut Shard, ids: Range<usize>, now: i64) -> WriteRequest {
-        let mut raw = Vec::new();
-        let n = shard.encode_batch(ids.clone(), now, &mut raw).unwrap();
-        assert_eq!(n, ids.len());
-        let body = Compressor::new().compress(&raw).unwrap();
-        let req = decode(&body).unwrap();
-        // The hand-written bytes are exactly prost's encoding of the same message.
-        assert_eq!(req.encode_to_vec(), raw);
-        assert_eq!(req.timeseries, shard.current(ids));
-        req
-    }
-
-    fn key(ts: &TimeSeries) -> Vec<(String, String)> {
-        ts.labels
-            .iter()
-            .map(|l| (l.name.clone(), l.value.clone()))
-            .collect()
-    }
-
-    #[test]
-    fn label_shape_sorted_and_unique() {
-        let cat = catalog(100, Kind::Mixed);
-        let mut shard = Shard::new(cat, 0..100, Clock::RealTime, 0, 1);
-        let req = send(&mut shard, 0..100, 1_000);
-        let mut seen = HashSet::new();
-        for (i, ts) in req.timeseries.iter().enumerate() {
-            let names: Vec<&str> = ts.labels.iter().map(|l| l.name.as_str()).collect();
-            assert_eq!(names.len(), 12 + 3);
-            assert!(names.windows(2).all(|w| w[0] < w[1]), "unsorted: {names:?}");
-            assert_eq!(names[0], "__name__");
-            assert_eq!(names[1], "cycle_id");
-            assert_eq!(*names.last().unwrap(), "series_id");
-            let get = |n: &str| {
-                ts.labels
-                    .iter()
-                    .find(|l| l.name == n)
-                    .unwrap()
-                    .value
-                    .as_str()
-            };
-            assert_eq!(get("series_id"), i.to_string());
-            assert_eq!(get("cycle_id"), "0");
-            assert_eq!(get("label_11"), "value_11");
-            let metric = i % 7;
-            let expected = if metric % 2 == 0 {
-                format!("loadgen_metric_{metric}_total")
-            } else {
-                format!("loadgen_metric_{metric}")
-            };
-            assert_eq!(get("__name__"), expected);
-            assert!(seen.insert(key(ts)), "duplicate label set {:?}", key(ts));
-        }
-    }
-
-    #[test]
-    fn realtime_timestamps_strictly_increase_even_with_a_stuck_clock() {
-        let cat = catalog(10, Kind::Counter);
-        let mut shard = Shard::new(cat, 0..10, Clock::RealTime, 0, 1);
-        let mut last: HashMap<Vec<(String, String)>, (i64, f64)> = HashMap::new();
-        for now in [5_000, 5_000, 4_000, 5_001, 9_000] {
-            let req = send(&mut shard, 0..10, now);
-            for ts in &req.timeseries {
-                let s = ts.samples[0];
-                assert!(s.timestamp >= now);
-                if let Some(&(t, v)) = last.get(&key(ts)) {
-                    assert!(s.timestamp > t, "{} !> {t}", s.timestamp);
-                    assert!(s.value >= v, "counter went down");
-                }
-                last.insert(key(ts), (s.timestamp, s.value));
-            }
-        }
-        assert_eq!(last.values().next().unwrap().0, 9_000);
-    }
-
-    #[test]
-    fn flood_clock_steps_clamps_and_waits() {
-        let c = Clock::Synthetic {
-            step_ms: 1000,
-            max_ahead_ms: 300,
-        };
-        assert_eq!(c.next(0, 10_000), Ok(1000));
-        assert_eq!(c.next(10_000, 10_000), Ok(10_300)); // clamped to now + 300
-        assert_eq!(c.next(10_300, 10_000), Err(1)); // nothing left: wait 1 ms
-        assert_eq!(c.next(10_300, 10_001), Ok(10_301));
-        assert_eq!(Clock::RealTime.next(10, 5), Ok(11));
-        assert_eq!(Clock::RealTime.next(i64::MIN, 5), Ok(5));
-
-        let cat = catalog(3, Kind::Gauge);
-        let now = 100 * FLOOD_START_BEHIND_MS;
-        let start = now - FLOOD_START_BEHIND_MS;
-        let mut shard = Shard::new(cat, 0..3, Clock::flood(), start, 1);
-        let mut prev = i64::MIN;
-        for round in 0..10 {
-            let req = send(&mut shard, 0..3, now);
-            let t = req.timeseries[0].samples[0].timestamp;
-            assert!(req.timeseries.iter().all(|ts| ts.samples[0].timestamp == t));
-            assert_eq!(t, start + round * FLOOD_STEP_MS);
-            assert!(t > prev);
-            prev = t;
-        }
-    }
-
-    #[test]
-    fn churn_replaces_the_fraction_with_new_unique_series() {
-        let n = 50;
-        let cat = catalog(n, Kind::Mixed);
-        let plan = ChurnPlan::new(n, 0.2);
-        assert_eq!(plan.per_event(), 10);
-        // Two shards, like two workers; together they must replace exactly 10 per event.
-        let (_, ranges) = split(n, 2, 2000);
-        let mut shards: Vec<Shard> = ranges
-            .into_iter()
-            .map(|r| Shard::new(cat.clone(), r, Clock::RealTime, 0, 7))
-            .collect();
-        let mut all_ever = HashSet::new();
-        let mut now = 1_000;
-        let current = |shards: &mut Vec<Shard>, now: i64| -> Vec<Vec<(String, String)>> {
-            let mut out = Vec::new();
-            for s in shards.iter_mut() {
-                let r = s.range();
-                out.extend(send(s, r, now).timeseries.iter().map(key));
-            }
-            out
-        };
-        let mut before = current(&mut shards, now);
-        all_ever.extend(before.iter().cloned());
-        for epoch in 1..=7u64 {
-            let replaced: u64 = shards.iter_mut().map(|s| s.apply_churn(&plan, epoch)).sum();
-            assert_eq!(replaced, 10);
-            now += 1_000;
-            let after = current(&mut shards, now);
-            assert_eq!(after.len(), n);
-            let changed = before.iter().zip(&after).filter(|(a, b)| a != b).count();
-            assert_eq!(changed, 10, "epoch {epoch}");
-            // Churned series are brand new: never seen before, and still unique now.
-            for (a, b) in before.iter().zip(&after) {
-                if a != b {
-                    assert!(all_ever.insert(b.clone()), "reused label set {b:?}");
-                }
-            }
-            assert_eq!(after.iter().collect::<HashSet<_>>().len(), n);
-            before = after;
-        }
-        // Catching up several epochs at once gives the same result as one by one.
-        let mut late = Shard::new(cat.clone(), 0..n, Clock::RealTime, 0, 7);
-        assert_eq!(late.apply_churn(&plan, 7), 70);
-        let r = late.range();
-        assert_eq!(
-            send(&mut late, r, now + 1)
-                .timeseries
-                .iter()
-                .map(key)
-                .collect::<Vec<_>>(),
-            before
-        );
-    }
-
-    #[test]
-    fn churn_wraps_and_caps() {
-        let plan = ChurnPlan::new(10, 0.3);
-        let ids: Vec<Vec<usize>> = (1..=4).map(|e| plan.ids(e).collect()).collect();
-        assert_eq!(ids[0], vec![0, 1, 2]);
-        assert_eq!(ids[1], vec![3, 4, 5]);
-        assert_eq!(ids[3], vec![9, 0, 1]);
-        assert_eq!(ChurnPlan::new(10, 1.0).ids(5).count(), 10);
-        assert_eq!(ChurnPlan::new(10, 0.0001).per_event(), 1);
-    }
-
-    #[test]
-    fn split_and_batches_cover_every_id_once() {
-        for (n, w, b, want_batch, want_workers) in [
-            (10_000, 4, 2000, 2000, 4),
-            (10_001, 4, 2000, 2000, 4),
-            (7, 3, 2, 2, 3),
-            (2, 4, 2000, 1, 2),
-            (2_500, 4, 2000, 625, 4),
-            (1, 1, 1, 1, 1),
-        ] {
-            let cat = catalog(n, Kind::Counter);
-            let mut ids = Vec::new();
-            let (batch, ranges) = split(n, w, b);
-            assert_eq!(
-                (batch, ranges.len()),
-                (want_batch, want_workers),
-                "{n} {w} {b}"
-            );
-            let mut per_worker = Vec::new();
-            for r in ranges {
-                let shard = Shard::new(cat.clone(), r, Clock::RealTime, 0, 1);
-                let batches = shard.batches(batch);
-                per_worker.push(batches.len());
-                for ids_in_batch in batches {
-                    // Only the last batch overall may be short.
-                    assert!(ids_in_batch.len() == batch || ids_in_batch.end == n);
-                    ids.extend(ids_in_batch);
-                }
-            }
-            assert_eq!(ids, (0..n).collect::<Vec<_>>());
-            let (min, max) = (
-                per_worker.iter().min().unwrap(),
-                per_worker.iter().max().unwrap(),
-            );
-            assert!(max - min <= 1, "{per_worker:?}");
-        }
-    }
-}
+#[path = "series_tests.rs"]
+mod tests;

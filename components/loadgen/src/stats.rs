@@ -1,5 +1,6 @@
 //! Counters shared by the workers, progress lines, and the final summary.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
@@ -51,6 +52,10 @@ pub struct Stats {
     requests_ok: AtomicU64,
     errors: [AtomicU64; 4],
     first_error: [OnceLock<String>; 4],
+    /// Failed requests by HTTP status (`transport` when there was none).
+    by_status: Mutex<BTreeMap<String, u64>>,
+    /// Series written per round; constant, churn replaces series one for one.
+    active_series: AtomicU64,
     series_churned: AtomicU64,
     rounds: AtomicU64,
     rounds_late: AtomicU64,
@@ -67,10 +72,22 @@ impl Stats {
         self.requests_ok.fetch_add(1, Relaxed);
     }
 
-    /// Records a failed request; the first failure of each class is kept and printed.
-    pub fn failed(&self, samples: u64, class: ErrorClass, detail: String) {
+    /// Sets the number of active series shown in progress lines and the summary.
+    pub fn set_active_series(&self, n: u64) {
+        self.active_series.store(n, Relaxed);
+    }
+
+    /// Records a failed request (`status` = the HTTP status, if any answer came); the
+    /// first failure of each class is kept and printed.
+    pub fn failed(&self, samples: u64, class: ErrorClass, status: Option<u16>, detail: String) {
         self.samples_failed.fetch_add(samples, Relaxed);
         self.errors[class.index()].fetch_add(1, Relaxed);
+        *self
+            .by_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(status_key(status))
+            .or_default() += 1;
         if self.first_error[class.index()].get().is_none() {
             let mut first = false;
             let kept = self.first_error[class.index()].get_or_init(|| {
@@ -127,8 +144,9 @@ impl Stats {
         let avg = ok as f64 / elapsed.as_secs_f64().max(1e-9);
         let max_ms = self.window_max_us.swap(0, Relaxed) as f64 / 1000.0;
         let mut line = format!(
-            "[{:>6.1}s] samples {} | {}/s (avg {}/s) | requests {} | max latency {max_ms:.1} ms | errors",
+            "[{:>6.1}s] active series {} | samples {} | {}/s (avg {}/s) | requests {} | max latency {max_ms:.1} ms | errors",
             elapsed.as_secs_f64(),
+            group(self.active_series.load(Relaxed)),
             group(ok),
             group(rate as u64),
             group(avg as u64),
@@ -154,20 +172,6 @@ impl Stats {
     ) -> Summary {
         let mut lat =
             std::mem::take(&mut *self.latencies_us.lock().unwrap_or_else(|e| e.into_inner()));
-        lat.sort_unstable();
-        let pct = |q: f64| -> f64 {
-            if lat.is_empty() {
-                return 0.0;
-            }
-            // Nearest rank.
-            let rank = ((q * lat.len() as f64).ceil() as usize).clamp(1, lat.len());
-            f64::from(lat[rank - 1]) / 1000.0
-        };
-        let mean = if lat.is_empty() {
-            0.0
-        } else {
-            lat.iter().map(|&v| f64::from(v)).sum::<f64>() / lat.len() as f64 / 1000.0
-        };
         let secs = elapsed.as_secs_f64();
         let samples = self.samples_ok();
         let errors = ErrorCounts {
@@ -193,14 +197,14 @@ impl Stats {
             requests: self.requests_ok.load(Relaxed) + self.error_count(),
             requests_ok: self.requests_ok.load(Relaxed),
             errors,
+            errors_by_status: self
+                .by_status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             first_errors,
-            latency_ms: Latency {
-                p50: pct(0.50),
-                p90: pct(0.90),
-                p99: pct(0.99),
-                max: lat.last().map_or(0.0, |&v| f64::from(v) / 1000.0),
-                mean: round3(mean),
-            },
+            latency_ms: Latency::of(&mut lat),
+            active_series: self.active_series.load(Relaxed),
             rounds: self.rounds.load(Relaxed),
             rounds_late: self.rounds_late.load(Relaxed),
             clock_waits: self.clock_waits.load(Relaxed),
@@ -217,17 +221,29 @@ pub struct Settings {
     pub url: String,
     /// `flood` or `interval`.
     pub mode: &'static str,
-    /// Series ids.
+    /// Active series asked for (`--series`).
     pub series: usize,
+    /// Series ids (a histogram id is several series).
+    pub series_ids: usize,
     /// Extra labels per series.
     pub labels: usize,
+    /// Values per extra label (label_0, label_1, …; the rest have one).
+    pub label_values: Vec<usize>,
     /// Metric names.
     pub metrics: usize,
+    /// `counter`, `gauge`, `histogram` or `mixed <c,g,h>`.
+    pub kind: String,
+    /// Finite buckets per histogram.
+    pub histogram_buckets: usize,
     /// Sample interval in seconds (0 in flood mode).
     pub interval_seconds: f64,
+    /// Flood mode: synthetic seconds between rounds.
+    pub flood_step_seconds: f64,
+    /// Rounds limit, 0 for none.
+    pub rounds_limit: u64,
     /// Workers actually used (fewer than `--concurrency` only for tiny series counts).
     pub concurrency: usize,
-    /// Series per request actually used (see [`split`](crate::split)).
+    /// Samples per request aimed for (see [`Plan`](crate::Plan)).
     pub batch_size: usize,
     /// Samples/s cap, 0 for none.
     pub max_rate: u64,
@@ -257,6 +273,11 @@ impl ErrorCounts {
     }
 }
 
+/// The key of a failed request in `errors_by_status`.
+pub(crate) fn status_key(status: Option<u16>) -> String {
+    status.map_or_else(|| "transport".to_owned(), |s| s.to_string())
+}
+
 /// Request latency percentiles in milliseconds (nearest rank, µs resolution).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Latency {
@@ -270,6 +291,41 @@ pub struct Latency {
     pub max: f64,
     /// Mean.
     pub mean: f64,
+}
+
+impl Latency {
+    /// The percentiles of `us` (latencies in µs; sorted in place).
+    pub fn of(us: &mut [u32]) -> Self {
+        us.sort_unstable();
+        let pct = |q: f64| -> f64 {
+            if us.is_empty() {
+                return 0.0;
+            }
+            // Nearest rank.
+            let rank = ((q * us.len() as f64).ceil() as usize).clamp(1, us.len());
+            f64::from(us[rank - 1]) / 1000.0
+        };
+        let mean = if us.is_empty() {
+            0.0
+        } else {
+            us.iter().map(|&v| f64::from(v)).sum::<f64>() / us.len() as f64 / 1000.0
+        };
+        Self {
+            p50: pct(0.50),
+            p90: pct(0.90),
+            p99: pct(0.99),
+            max: us.last().map_or(0.0, |&v| f64::from(v) / 1000.0),
+            mean: round3(mean),
+        }
+    }
+
+    /// `p50=… p90=… p99=… max=… mean=…` in ms.
+    pub fn to_text(&self) -> String {
+        format!(
+            "p50={:.2} p90={:.2} p99={:.2} max={:.2} mean={:.2}",
+            self.p50, self.p90, self.p99, self.max, self.mean
+        )
+    }
 }
 
 /// What a run achieved; printed as text or, with `--json`, as one JSON object.
@@ -291,10 +347,14 @@ pub struct Summary {
     pub requests_ok: u64,
     /// Failed requests by class.
     pub errors: ErrorCounts,
+    /// Failed requests by HTTP status (`transport`: no answer).
+    pub errors_by_status: BTreeMap<String, u64>,
     /// The first failure of each class that occurred: status and body, or the error.
-    pub first_errors: std::collections::BTreeMap<String, String>,
+    pub first_errors: BTreeMap<String, String>,
     /// Request latency.
     pub latency_ms: Latency,
+    /// Series written per round (histogram buckets, `_sum` and `_count` included).
+    pub active_series: u64,
     /// Rounds (every series of a shard sent once) completed, summed over workers.
     pub rounds: u64,
     /// Interval mode: rounds that started late because the previous one overran.
@@ -317,11 +377,14 @@ impl Summary {
         let _ = writeln!(out, "target          {}", s.url);
         let _ = writeln!(
             out,
-            "workload        {} mode, {} series x {} extra labels over {} metrics, batch {}, concurrency {}",
+            "workload        {} mode, {} active series ({} ids) x {} extra labels {:?} over {} {} metrics, batch {}, concurrency {}",
             s.mode,
-            group(s.series as u64),
+            group(self.active_series),
+            group(s.series_ids as u64),
             s.labels,
+            s.label_values,
             s.metrics,
+            s.kind,
             s.batch_size,
             s.concurrency
         );
@@ -348,14 +411,18 @@ impl Summary {
             "errors          http_4xx={} http_5xx={} other_status={} transport={}",
             e.http_4xx, e.http_5xx, e.other_status, e.transport
         );
+        if !self.errors_by_status.is_empty() {
+            let by: Vec<String> = self
+                .errors_by_status
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let _ = writeln!(out, "errors by status {}", by.join(" "));
+        }
         for (class, detail) in &self.first_errors {
             let _ = writeln!(out, "first {class:<9} {detail}");
         }
-        let _ = writeln!(
-            out,
-            "latency (ms)    p50={:.2} p90={:.2} p99={:.2} max={:.2} mean={:.2}",
-            l.p50, l.p90, l.p99, l.max, l.mean
-        );
+        let _ = writeln!(out, "latency (ms)    {}", l.to_text());
         let _ = writeln!(
             out,
             "rounds          {} (late {}, clock waits {}), series churned {}",
@@ -381,12 +448,12 @@ impl Summary {
     }
 }
 
-fn round3(v: f64) -> f64 {
+pub(crate) fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
 /// `1234567` → `1,234,567`.
-fn group(n: u64) -> String {
+pub(crate) fn group(n: u64) -> String {
     let digits = n.to_string();
     let groups: Vec<&str> = digits
         .as_bytes()
@@ -406,9 +473,15 @@ mod tests {
             url: "http://x/api/v1/write".into(),
             mode: "flood",
             series: 10,
+            series_ids: 10,
             labels: 1,
+            label_values: vec![1],
             metrics: 1,
+            kind: "gauge".into(),
+            histogram_buckets: 11,
             interval_seconds: 0.0,
+            flood_step_seconds: 1.0,
+            rounds_limit: 0,
             concurrency: 1,
             batch_size: 10,
             max_rate: 0,
@@ -426,8 +499,19 @@ mod tests {
         for _ in 0..98 {
             stats.ok(10);
         }
-        stats.failed(10, ErrorClass::Http4xx, "400 Bad Request: first".into());
-        stats.failed(10, ErrorClass::Http4xx, "400 Bad Request: second".into());
+        stats.set_active_series(10);
+        stats.failed(
+            10,
+            ErrorClass::Http4xx,
+            Some(400),
+            "400 Bad Request: first".into(),
+        );
+        stats.failed(
+            10,
+            ErrorClass::Http4xx,
+            Some(429),
+            "429 Too Many Requests".into(),
+        );
         let s = stats.summary(settings(), Duration::from_secs(2), None);
         assert_eq!(s.samples, 980);
         assert_eq!(s.samples_failed, 20);
@@ -437,6 +521,11 @@ mod tests {
         assert_eq!(s.errors.total(), 2);
         assert_eq!(s.first_errors["http_4xx"], "400 Bad Request: first");
         assert_eq!(
+            s.errors_by_status,
+            BTreeMap::from([("400".to_owned(), 1), ("429".to_owned(), 1)])
+        );
+        assert_eq!(s.active_series, 10);
+        assert_eq!(
             (s.latency_ms.p50, s.latency_ms.p90, s.latency_ms.p99),
             (50.0, 90.0, 99.0)
         );
@@ -445,9 +534,12 @@ mod tests {
         let json: serde_json::Value = serde_json::to_value(&s).unwrap();
         assert_eq!(json["errors"]["http_4xx"], 2);
         assert_eq!(json["latency_ms"]["p99"], 99.0);
-        assert!(s
-            .to_text()
-            .contains("first http_4xx  400 Bad Request: first"));
+        let text = s.to_text();
+        assert!(
+            text.contains("first http_4xx  400 Bad Request: first"),
+            "{text}"
+        );
+        assert!(text.contains("errors by status 400=1 429=1"), "{text}");
     }
 
     #[test]
@@ -458,8 +550,10 @@ mod tests {
         assert_eq!(group(0), "0");
         assert_eq!(group(999), "999");
         assert_eq!(group(1_234_567), "1,234,567");
-        let line =
-            Stats::default().progress_line(Duration::from_secs(5), 0, Duration::from_secs(5));
+        let stats = Stats::default();
+        stats.set_active_series(1_000_000);
+        let line = stats.progress_line(Duration::from_secs(5), 0, Duration::from_secs(5));
         assert!(line.contains("transport=0"), "{line}");
+        assert!(line.contains("active series 1,000,000"), "{line}");
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! Module paths mirror the protobuf packages: `prometheus` (remote write/read, upstream
 //! package name kept), `thanos` (StoreAPI) and `thanos::info` (Info API), and
-//! `cairn::ingest::v1` (internal RPCs). Nothing in those modules is written by hand;
+//! `cairn::ingest::v1` and `cairn::meta::v1` (internal RPCs). Nothing in those modules is written by hand;
 //! [`channel`] holds the one hand-written helper every gRPC client uses to connect.
 
 #![allow(missing_docs)]
@@ -55,6 +55,14 @@ pub mod cairn {
         /// Version 1.
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/cairn.ingest.v1.rs"));
+        }
+    }
+    /// Ring membership replicated by `cairn meta`, and the Raft transport between meta
+    /// nodes.
+    pub mod meta {
+        /// Version 1.
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/cairn.meta.v1.rs"));
         }
     }
 }

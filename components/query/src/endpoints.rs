@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn_storeapi::{StoreClient, StoreInfo};
+use cairn_storeapi::{StoreApiError, StoreClient, StoreInfo};
 use parking_lot::Mutex;
 
 /// How long an Info answer is trusted. Store gateways change their range only when
@@ -20,7 +20,7 @@ struct Endpoint {
 /// Every configured store. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct StoreSet {
-    endpoints: Arc<Vec<Endpoint>>,
+    endpoints: Arc<Vec<Arc<Endpoint>>>,
 }
 
 impl StoreSet {
@@ -30,13 +30,43 @@ impl StoreSet {
             endpoints: Arc::new(
                 clients
                     .into_iter()
-                    .map(|client| Endpoint {
-                        client,
-                        info: Mutex::new(None),
+                    .map(|client| {
+                        Arc::new(Endpoint {
+                            client,
+                            info: Mutex::new(None),
+                        })
                     })
                     .collect(),
             ),
         }
+    }
+
+    /// A set of `addrs`, reusing this set's connection (and cached Info) for every
+    /// address it already has and connecting lazily to the others with `timeout`.
+    pub fn with_addrs(&self, addrs: &[String], timeout: Duration) -> Result<Self, StoreApiError> {
+        let endpoints = addrs
+            .iter()
+            .map(
+                |addr| match self.endpoints.iter().find(|e| e.client.addr() == addr) {
+                    Some(e) => Ok(e.clone()),
+                    None => Ok(Arc::new(Endpoint {
+                        client: StoreClient::connect_lazy(addr, timeout)?,
+                        info: Mutex::new(None),
+                    })),
+                },
+            )
+            .collect::<Result<Vec<_>, StoreApiError>>()?;
+        Ok(Self {
+            endpoints: Arc::new(endpoints),
+        })
+    }
+
+    /// The stores' addresses, in order.
+    pub fn addrs(&self) -> Vec<String> {
+        self.endpoints
+            .iter()
+            .map(|e| e.client.addr().to_owned())
+            .collect()
     }
 
     /// Number of stores.

@@ -156,7 +156,7 @@ impl Distributor {
             ));
         }
         let rf = self.replication_factor.min(ring.len());
-        let now = now_ms();
+        let now = ring.heartbeat_clock(now_ms(), self.heartbeat_timeout);
 
         // Placement: replicas per series, series per ingester. A series without a
         // possible quorum fails the request before anything is sent.

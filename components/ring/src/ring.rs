@@ -127,6 +127,31 @@ impl Ring {
         self.members.is_empty()
     }
 
+    /// The time heartbeat ages are measured against: now, but never later than the
+    /// newest heartbeat in the ring plus `heartbeat_timeout`.
+    ///
+    /// While meta can record heartbeats, some member's heartbeat is always recent and
+    /// this is simply now. When meta has no quorum, no heartbeat advances; measuring
+    /// against the wall clock would then turn every member stale after the timeout and
+    /// stop all writes, although the ring is only frozen, not wrong. Capped like this,
+    /// members that were fresh when the ring froze stay writable, and a member that had
+    /// already stopped heartbeating stays stale.
+    pub fn heartbeat_clock(&self, now_ms: i64, heartbeat_timeout: Duration) -> i64 {
+        match self
+            .members
+            .iter()
+            .filter_map(|m| m.last_heartbeat_ms)
+            .max()
+        {
+            // Half the timeout of slack: the newest heartbeat is itself up to one
+            // heartbeat interval old when the ring freezes.
+            Some(newest) => {
+                now_ms.min(newest.saturating_add(heartbeat_timeout.as_millis() as i64 / 2))
+            }
+            None => now_ms,
+        }
+    }
+
     /// Whether placement spreads replicas over zones.
     pub fn zone_aware(&self) -> bool {
         !self.zones.is_empty()

@@ -246,3 +246,41 @@ proptest! {
         prop_assert_eq!(again.replicas(key, rf, Operation::Write, NOW, TIMEOUT).unwrap(), set);
     }
 }
+
+#[test]
+fn a_frozen_ring_keeps_fresh_members_writable_and_dead_ones_stale() {
+    let mut taken = HashSet::new();
+    let timeout = Duration::from_secs(60);
+    let mut members: Vec<Member> = ["a", "b", "c"]
+        .iter()
+        .map(|id| member(id, "", &mut taken))
+        .collect();
+    // a and b heartbeat until t=1000s; c died at t=800s.
+    members[0].last_heartbeat_ms = Some(1_000_000);
+    members[1].last_heartbeat_ms = Some(995_000);
+    members[2].last_heartbeat_ms = Some(800_000);
+    let ring = Ring::new(members).unwrap();
+    let eligible = |now: i64| -> Vec<String> {
+        let clock = ring.heartbeat_clock(now, timeout);
+        ring.replicas(7, 3, Operation::Write, clock, timeout)
+            .map(|set| {
+                let mut ids: Vec<String> = set
+                    .members
+                    .iter()
+                    .map(|&i| ring.members()[i].id.clone())
+                    .collect();
+                ids.sort();
+                ids
+            })
+            .unwrap_or_default()
+    };
+    // Meta records heartbeats: the clock is now.
+    assert_eq!(ring.heartbeat_clock(1_001_000, timeout), 1_001_000);
+    assert_eq!(eligible(1_001_000), ["a", "b"]);
+    // Meta has been unreachable for an hour: the ring froze, a and b still take writes.
+    assert_eq!(ring.heartbeat_clock(4_600_000, timeout), 1_030_000);
+    assert_eq!(eligible(4_600_000), ["a", "b"]);
+    // A ring without heartbeats (static) uses the wall clock.
+    let static_ring = plain_ring(3);
+    assert_eq!(static_ring.heartbeat_clock(42, timeout), 42);
+}

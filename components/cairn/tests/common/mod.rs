@@ -83,9 +83,24 @@ pub fn start_cairn(dir: &Path, data_dir: &Path, extra: &[&str]) -> Cairn {
 
 /// Starts `cairn <role>` on fresh loopback ports and waits until it is ready.
 pub fn start_role(role: &str, dir: &Path, data_dir: &Path, extra: &[&str]) -> Cairn {
-    let (http, grpc) = (free_port(), free_port());
+    start_role_on(role, dir, data_dir, (free_port(), free_port()), extra)
+}
+
+/// Starts `cairn <role>` on the given (http, grpc) loopback ports and waits until it is
+/// ready; for processes whose address others must know in advance, or a restart.
+pub fn start_role_on(
+    role: &str,
+    dir: &Path,
+    data_dir: &Path,
+    (http, grpc): (u16, u16),
+    extra: &[&str],
+) -> Cairn {
     let log = dir.join(format!("cairn-{role}-{http}.log"));
-    let out = std::fs::File::create(&log).unwrap();
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .arg(role)
         .args(["--http.listen", &format!("127.0.0.1:{http}")])

@@ -187,8 +187,8 @@ impl Shipper {
         self.run(Steps::ALL).await
     }
 
-    pub(crate) async fn run(&self, steps: Steps) -> ShipReport {
-        let mut report = ShipReport::default();
+    /// The shipping state of every tenant, with new tenants' heads added.
+    async fn all_tenants(&self) -> tokio::sync::MutexGuard<'_, BTreeMap<TenantId, TenantShip>> {
         let mut tenants = self.tenants.lock().await;
         let root = self.ingester.tsdb().dir().to_path_buf();
         let initial = self.ingester.config().upload_backoff_initial;
@@ -202,6 +202,12 @@ impl Shipper {
                 )
             });
         }
+        tenants
+    }
+
+    pub(crate) async fn run(&self, steps: Steps) -> ShipReport {
+        let mut report = ShipReport::default();
+        let mut tenants = self.all_tenants().await;
         for (tenant, ts) in tenants.iter_mut() {
             if steps.cut {
                 report.cut += self.cut(tenant, ts).await;
@@ -475,6 +481,81 @@ impl Shipper {
                 }
             }
         }
+    }
+
+    /// Cuts everything the heads hold, the current incomplete range too, and uploads
+    /// it, retrying failed uploads until `timeout` has passed. For a graceful leave:
+    /// call after [`Ingester::refuse_writes`]; on `Ok` the bucket holds every sample
+    /// this ingester acknowledged. Heads are not truncated (the process is about to
+    /// leave; its WAL stays until the data directory is removed).
+    pub async fn flush(&self, timeout: Duration) -> Result<ShipReport, IngestError> {
+        let deadline = Instant::now() + timeout;
+        let mut report = ShipReport::default();
+        let mut tenants = self.all_tenants().await;
+        let mut unshipped = None;
+        'tenants: for (tenant, ts) in tenants.iter_mut() {
+            report.cut += self.cut(tenant, ts).await;
+            report.cut += self.cut_rest(tenant, ts).await?;
+            loop {
+                ts.retry_at = None;
+                let (ok, failed) = self.upload(tenant, ts).await;
+                report.uploaded += ok;
+                report.failed += failed;
+                if ts.pending.is_empty() {
+                    break;
+                }
+                if Instant::now() + ts.backoff > deadline {
+                    unshipped = Some(IngestError::Ship {
+                        tenant: tenant.to_string(),
+                        message: format!(
+                            "{} blocks still not uploaded after {timeout:?}",
+                            ts.pending.len()
+                        ),
+                    });
+                    break 'tenants;
+                }
+                tokio::time::sleep(ts.backoff).await;
+            }
+        }
+        self.update_pending_gauge(&tenants);
+        if let Some(e) = unshipped {
+            return Err(e);
+        }
+        tracing::info!(
+            cut = report.cut,
+            uploaded = report.uploaded,
+            "head flushed to the bucket"
+        );
+        Ok(report)
+    }
+
+    /// Cuts all of the head's data that is not cut yet, grace or not, into
+    /// range-aligned blocks; the last ends just after the newest sample.
+    async fn cut_rest(&self, tenant: &TenantId, ts: &mut TenantShip) -> Result<usize, IngestError> {
+        let Some(head) = self.ingester.tsdb().head(tenant) else {
+            return Ok(0);
+        };
+        let range = self.ingester.config().block_range.as_millis() as i64;
+        let stats = head.stats();
+        let (Some(head_min), Some(head_max)) = (stats.min_time, stats.max_time) else {
+            return Ok(0);
+        };
+        let mut cut = 0;
+        let mut start = ts.cut_until.max(head_min.div_euclid(range) * range);
+        while start <= head_max {
+            let end = (start.div_euclid(range) * range)
+                .saturating_add(range)
+                .min(head_max.saturating_add(1));
+            if let Some(meta) = self.write_range(tenant, &head, ts, start, end).await? {
+                tracing::info!(tenant = %tenant, block = %meta.ulid, min_time = start, max_time = end, "cut block for a flush");
+                self.ingester.metrics().blocks_cut.inc();
+                ts.pending.push(meta);
+                cut += 1;
+            }
+            ts.cut_until = end;
+            start = end;
+        }
+        Ok(cut)
     }
 
     /// Runs [`Shipper::ship_once`] every `ship_interval` until `stop` turns true. A

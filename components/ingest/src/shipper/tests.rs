@@ -442,3 +442,49 @@ async fn s3_outage_keeps_ingesting_retries_with_backoff_and_loses_nothing() {
         every(minutes(4 * HOUR, 5 * HOUR + 1))
     );
 }
+
+#[tokio::test]
+async fn flush_for_a_graceful_leave_ships_every_acknowledged_sample_and_refuses_new_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bucket = Bucket::from_config(
+        &BucketConfig::filesystem(tmp.path().join("bucket")),
+        tmp.path(),
+    )
+    .unwrap();
+    let (ing, shipper) = open(&tmp.path().join("ing"), &bucket).await;
+    // A complete range, and half of the next one (never cut by a normal pass).
+    push(&ing, 0, 3 * HOUR - MIN).await;
+    assert_eq!(
+        shipper.ship_once().await.uploaded,
+        0,
+        "grace not passed yet"
+    );
+
+    ing.refuse_writes().await;
+    let refused = ing
+        .push(
+            tenant(),
+            vec![(labels("a"), vec![Sample::new(3 * HOUR, 1.0)])],
+        )
+        .await;
+    assert!(matches!(refused, Err(IngestError::Leaving)), "{refused:?}");
+    assert_eq!(
+        refused.unwrap_err().to_status().code(),
+        tonic::Code::Unavailable,
+        "a receiver must retry elsewhere, not drop the data"
+    );
+
+    let report = shipper.flush(Duration::from_secs(10)).await.unwrap();
+    assert_eq!((report.cut, report.uploaded), (2, 2), "{report:?}");
+    let blocks = bucket_samples(&bucket).await;
+    let mut all: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (_, per_series) in blocks {
+        for (k, v) in per_series {
+            all.entry(k).or_default().extend(v);
+        }
+    }
+    assert_eq!(all, every(minutes(0, 3 * HOUR)));
+    // Nothing left to do on a second flush.
+    let again = shipper.flush(Duration::from_secs(1)).await.unwrap();
+    assert_eq!((again.cut, again.uploaded), (0, 0));
+}

@@ -30,7 +30,8 @@ const MAX_POINTS_PER_SERIES: i64 = 11_000;
 #[derive(Debug)]
 pub struct Querier {
     engine: Engine,
-    stores: StoreSet,
+    /// Replaced whole when ring discovery changes the ingesters.
+    stores: parking_lot::RwLock<StoreSet>,
     config: QueryConfig,
     tenancy: TenancyConfig,
     metrics: QueryMetrics,
@@ -56,11 +57,27 @@ impl Querier {
         });
         Self {
             engine,
-            stores: StoreSet::new(stores),
+            stores: parking_lot::RwLock::new(StoreSet::new(stores)),
             config,
             tenancy,
             metrics: QueryMetrics::new(registry),
         }
+    }
+
+    /// Replaces the stores with `addrs` (static stores plus the ring's ingesters);
+    /// connections to addresses already known are kept. Queries in flight finish on
+    /// the set they started with.
+    pub fn set_store_addrs(&self, addrs: &[String]) -> Result<(), QueryApiError> {
+        let mut stores = self.stores.write();
+        if stores.addrs() == addrs {
+            return Ok(());
+        }
+        let next = stores
+            .with_addrs(addrs, self.config.timeout)
+            .map_err(|e| QueryApiError::Unavailable(format!("store discovery: {e}")))?;
+        tracing::info!(stores = ?addrs, "querier stores changed");
+        *stores = next;
+        Ok(())
     }
 
     /// The stores as one tenant sees them, with the request's `partial_response`
@@ -78,8 +95,10 @@ impl Querier {
         } else {
             ReplicaLabels::new(self.config.replica_labels.iter().cloned())
         };
-        Ok(FanoutStorage::new(self.stores.clone(), partial, tenant)
-            .with_replica_labels(replica_labels))
+        Ok(
+            FanoutStorage::new(self.stores.read().clone(), partial, tenant)
+                .with_replica_labels(replica_labels),
+        )
     }
 
     fn observe(

@@ -63,7 +63,7 @@ impl Head {
             .filter_map(|s| {
                 let chunks = s.chunks_in_range(mint, maxt);
                 (!chunks.is_empty()).then(|| SeriesChunks {
-                    labels: s.labels.clone(),
+                    labels: s.labels.to_labels(),
                     chunks,
                 })
             })

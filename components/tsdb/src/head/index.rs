@@ -1,27 +1,94 @@
 //! The head's series map and inverted index.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use cairn_model::{Labels, MatchOp, Matcher};
 
 use super::series::MemSeries;
 
+/// Hashes `u64` keys that are series references (small, sequential) or label hashes
+/// already: one multiplication spreads them over all bits, where `std`'s SipHash
+/// would cost more than the rest of a lookup.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct U64Hasher(u64);
+
+impl Hasher for U64Hasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// The index's hash of a label set. Only this process sees it (the index is rebuilt on
+/// replay), so unlike [`Labels::stable_hash`], whose byte-at-a-time FNV-1a is fixed
+/// forever, it may take the strings eight bytes at a time.
+pub(super) fn label_hash<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
+    let mix_str = |mut h: u64, s: &str| {
+        let mut words = s.as_bytes().chunks_exact(8);
+        for w in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            h = mix(h, u64::from_le_bytes(b));
+        }
+        let mut tail = [0u8; 8];
+        let rest = words.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        // The length keeps "ab" + "c" apart from "a" + "bc" and from zero padding.
+        mix(mix(h, u64::from_le_bytes(tail)), s.len() as u64)
+    };
+    // A non-zero start, so empty strings still move the state.
+    let mut h = K;
+    for (name, value) in pairs {
+        h = mix_str(mix_str(h, name), value);
+    }
+    h
+}
+
+/// A map keyed by series references or label hashes.
+pub(super) type U64Map<V> = HashMap<u64, V, BuildHasherDefault<U64Hasher>>;
+
 /// Series by reference and by labels, plus postings: for every label name and value,
 /// the sorted references of the series carrying it.
 #[derive(Debug, Default)]
 pub(super) struct Index {
-    series: HashMap<u64, Arc<MemSeries>>,
-    /// `Labels::stable_hash` → references; more than one only on a hash collision.
-    by_hash: HashMap<u64, Vec<u64>>,
+    series: U64Map<Arc<MemSeries>>,
+    /// Label hash → the first series with that hash; in the head for its whole life,
+    /// so one reference per series instead of a list.
+    by_hash: U64Map<u64>,
+    /// Further series whose labels hash like an earlier one's (collisions: rare).
+    collisions: U64Map<Vec<u64>>,
     /// name → value → sorted series references. Doubles as the label names → values
     /// index (both levels are kept sorted by the `BTreeMap`s).
     postings: BTreeMap<String, BTreeMap<String, Vec<u64>>>,
     /// Every reference, sorted.
     all: Vec<u64>,
+    /// Tests: every label set hashes alike, so every series collides.
+    #[cfg(test)]
+    colliding: bool,
 }
 
 impl Index {
+    fn hash<'a>(&self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> u64 {
+        #[cfg(test)]
+        if self.colliding {
+            return 42;
+        }
+        label_hash(pairs)
+    }
+
     pub(super) fn len(&self) -> usize {
         self.series.len()
     }
@@ -32,29 +99,40 @@ impl Index {
 
     /// The series with exactly these labels.
     pub(super) fn by_labels(&self, labels: &Labels) -> Option<&Arc<MemSeries>> {
-        self.by_hash
-            .get(&labels.stable_hash())?
-            .iter()
+        let hash = self.hash(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+        let first = self.by_hash.get(&hash)?;
+        let more = self.collisions.get(&hash).map_or(&[][..], Vec::as_slice);
+        std::iter::once(first)
+            .chain(more)
             .filter_map(|r| self.series.get(r))
-            .find(|s| s.labels == *labels)
+            .find(|s| s.labels.equals(labels))
     }
 
     /// Adds a series whose reference and labels are both new to the index.
     pub(super) fn insert(&mut self, series: Arc<MemSeries>) {
         let r = series.series_ref;
         debug_assert!(!self.series.contains_key(&r));
-        self.by_hash
-            .entry(series.labels.stable_hash())
-            .or_default()
-            .push(r);
-        for l in &series.labels {
-            let refs = self
-                .postings
-                .entry(l.name.clone())
-                .or_default()
-                .entry(l.value.clone())
-                .or_default();
-            insert_sorted(refs, r);
+        let hash = self.hash(series.labels.iter());
+        if let std::collections::hash_map::Entry::Vacant(e) = self.by_hash.entry(hash) {
+            e.insert(r);
+        } else {
+            self.collisions.entry(hash).or_default().push(r);
+        }
+        for (name, value) in series.labels.iter() {
+            // Look up before inserting: the entry API would copy both strings for
+            // every label of every new series, though almost all already exist.
+            if !self.postings.contains_key(name) {
+                self.postings.insert(name.to_owned(), BTreeMap::new());
+            }
+            let Some(values) = self.postings.get_mut(name) else {
+                continue;
+            };
+            if !values.contains_key(value) {
+                values.insert(value.to_owned(), Vec::new());
+            }
+            if let Some(refs) = values.get_mut(value) {
+                insert_sorted(refs, r);
+            }
         }
         insert_sorted(&mut self.all, r);
         self.series.insert(r, series);
@@ -65,25 +143,40 @@ impl Index {
         let Some(series) = self.series.remove(&series_ref) else {
             return;
         };
-        let hash = series.labels.stable_hash();
-        if let Some(refs) = self.by_hash.get_mut(&hash) {
+        let hash = self.hash(series.labels.iter());
+        let more = self.collisions.get_mut(&hash);
+        if self.by_hash.get(&hash) == Some(&series_ref) {
+            // Promote a colliding series, if any, to the main slot.
+            match more {
+                Some(refs) => {
+                    let next = refs.remove(0);
+                    if refs.is_empty() {
+                        self.collisions.remove(&hash);
+                    }
+                    self.by_hash.insert(hash, next);
+                }
+                None => {
+                    self.by_hash.remove(&hash);
+                }
+            }
+        } else if let Some(refs) = more {
             refs.retain(|&r| r != series_ref);
             if refs.is_empty() {
-                self.by_hash.remove(&hash);
+                self.collisions.remove(&hash);
             }
         }
-        for l in &series.labels {
-            let Some(values) = self.postings.get_mut(&l.name) else {
+        for (name, value) in series.labels.iter() {
+            let Some(values) = self.postings.get_mut(name) else {
                 continue;
             };
-            if let Some(refs) = values.get_mut(&l.value) {
+            if let Some(refs) = values.get_mut(value) {
                 remove_sorted(refs, series_ref);
                 if refs.is_empty() {
-                    values.remove(&l.value);
+                    values.remove(value);
                 }
             }
             if values.is_empty() {
-                self.postings.remove(&l.name);
+                self.postings.remove(name);
             }
         }
         remove_sorted(&mut self.all, series_ref);
@@ -229,26 +322,42 @@ mod tests {
 
     use super::*;
 
-    fn series(r: u64, pairs: &[(&str, &str)]) -> Arc<MemSeries> {
-        Arc::new(MemSeries::new(r, Labels::from_pairs(pairs.iter().copied())))
+    fn series(r: u64, pairs: &[(&str, &str)]) -> (Arc<MemSeries>, Labels) {
+        let labels = Labels::from_pairs(pairs.iter().copied());
+        (Arc::new(MemSeries::new(r, &labels)), labels)
     }
 
     #[test]
     fn hash_collisions_are_resolved_by_comparing_labels() {
-        let mut idx = Index::default();
-        let a = series(1, &[("__name__", "a")]);
-        let b = series(2, &[("__name__", "b")]);
-        idx.insert(a.clone());
-        idx.insert(b.clone());
-        // Pretend b hashes like a, listed first in a's bucket.
-        let ha = a.labels.stable_hash();
-        idx.by_hash.get_mut(&ha).unwrap().insert(0, 2);
-        assert_eq!(idx.by_labels(&a.labels).unwrap().series_ref, 1);
-        assert_eq!(idx.by_labels(&b.labels).unwrap().series_ref, 2);
+        let mut idx = Index {
+            colliding: true,
+            ..Index::default()
+        };
+        let (a, la) = series(1, &[("__name__", "a")]);
+        let (b, lb) = series(2, &[("__name__", "b")]);
+        let (c, lc) = series(3, &[("__name__", "c")]);
+        idx.insert(a);
+        idx.insert(b);
+        idx.insert(c);
+        assert_eq!(idx.by_hash.len(), 1);
+        assert_eq!(idx.collisions[&42], vec![2, 3]);
+        assert_eq!(idx.by_labels(&la).unwrap().series_ref, 1);
+        assert_eq!(idx.by_labels(&lb).unwrap().series_ref, 2);
+        assert_eq!(idx.by_labels(&lc).unwrap().series_ref, 3);
+        // Removing the first promotes the next one; removing from the list keeps the rest.
+        idx.remove(1);
+        assert!(idx.by_labels(&la).is_none());
+        assert_eq!(idx.by_hash[&42], 2);
+        assert_eq!(idx.by_labels(&lc).unwrap().series_ref, 3);
+        idx.remove(3);
+        assert!(idx.collisions.is_empty());
+        assert_eq!(idx.by_labels(&lb).unwrap().series_ref, 2);
+        assert!(idx.by_labels(&lc).is_none());
+        assert_eq!(idx.matching(&[]), vec![2]);
+        assert!(!idx.postings["__name__"].contains_key("a"));
+        assert!(!idx.postings["__name__"].contains_key("c"));
         idx.remove(2);
-        assert!(idx.by_labels(&b.labels).is_none());
-        assert_eq!(idx.matching(&[]), vec![1]);
-        assert!(!idx.postings["__name__"].contains_key("b"));
+        assert!(idx.by_hash.is_empty() && idx.postings.is_empty() && idx.all.is_empty());
     }
 
     fn arb_labels() -> impl Strategy<Value = Labels> {
@@ -281,7 +390,7 @@ mod tests {
             let mut refs = Vec::new();
             for (i, l) in sets.into_iter().enumerate() {
                 if idx.by_labels(&l).is_none() {
-                    idx.insert(Arc::new(MemSeries::new(i as u64 + 1, l.clone())));
+                    idx.insert(Arc::new(MemSeries::new(i as u64 + 1, &l)));
                     refs.push((i as u64 + 1, l));
                 }
             }
@@ -291,6 +400,29 @@ mod tests {
                 .map(|(r, _)| *r)
                 .collect();
             prop_assert_eq!(idx.matching(&matchers), expected);
+        }
+    }
+
+    #[test]
+    fn label_hash_separates_strings_and_spreads() {
+        let h = |p: &[(&str, &str)]| label_hash(p.iter().copied());
+        assert_eq!(h(&[("a", "bc")]), h(&[("a", "bc")]));
+        assert_ne!(h(&[("a", "bc")]), h(&[("ab", "c")]));
+        assert_ne!(h(&[("a", "")]), h(&[("", "a")]));
+        assert_ne!(
+            h(&[("a", "b"), ("c", "d")]),
+            h(&[("a", "b\0\0\0\0\0\0\0c"), ("", "d")])
+        );
+        assert_ne!(h(&[("abcdefgh", "x")]), h(&[("abcdefg", "hx")]));
+        assert_ne!(h(&[]), h(&[("", "")]));
+        // Label sets like the load generator's: no collisions among 200k.
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..200_000 {
+            let id = i.to_string();
+            let metric = format!("loadgen_metric_{}", i % 100);
+            let l0 = format!("value_{}", i % 10);
+            let hash = h(&[("__name__", &metric), ("label_0", &l0), ("series_id", &id)]);
+            assert!(seen.insert(hash), "collision at {i}");
         }
     }
 

@@ -11,6 +11,7 @@ mod cut;
 #[cfg(test)]
 mod cut_tests;
 mod index;
+mod packed;
 mod series;
 #[cfg(test)]
 mod tests;
@@ -28,7 +29,7 @@ use tracing::{info, warn};
 
 use crate::error::{Error, Result};
 use crate::wal::{RefSample, RefSeries, Wal, WalOptions, WalRecord, WalReplayStats};
-use index::Index;
+use index::{Index, U64Map};
 
 pub use cut::TruncateStats;
 use series::{check, Check, ChunkPolicy, MemSeries};
@@ -347,11 +348,13 @@ impl Head {
         let mut report = AppendReport::default();
         let min_valid = self.min_valid_time.load(Ordering::Acquire);
         let mut new_series: Vec<RefSeries> = Vec::new();
-        let mut runs: Vec<(u64, Target, Vec<Sample>)> = Vec::new();
+        // Accepted samples of the whole batch back to back; each run is a range of it.
+        let mut accepted: Vec<Sample> = Vec::with_capacity(batch.len());
+        let mut runs: Vec<(u64, Target, std::ops::Range<usize>)> = Vec::with_capacity(batch.len());
         {
             let index = self.index.read();
             let mut new_refs: HashMap<&Labels, usize> = HashMap::new();
-            let mut newest: HashMap<u64, Option<Sample>> = HashMap::new();
+            let mut newest: U64Map<Option<Sample>> = U64Map::default();
             for (labels, samples) in batch {
                 if samples.is_empty() {
                     continue;
@@ -377,7 +380,7 @@ impl Head {
                     (r, Target::New(new_series.len() - 1), None)
                 };
                 let mut last = *newest.entry(r).or_insert(last);
-                let mut accepted = Vec::with_capacity(samples.len());
+                let first = accepted.len();
                 for &s in samples {
                     if s.t < min_valid {
                         report.reject(RejectReason::OutOfBounds, labels, s.t);
@@ -397,8 +400,8 @@ impl Head {
                     }
                 }
                 newest.insert(r, last);
-                if !accepted.is_empty() {
-                    runs.push((r, target, accepted));
+                if accepted.len() > first {
+                    runs.push((r, target, first..accepted.len()));
                 }
             }
         }
@@ -406,8 +409,8 @@ impl Head {
         // Durability first: nothing becomes visible before it is in the WAL.
         let ref_samples: Vec<RefSample> = runs
             .iter()
-            .flat_map(|(r, _, samples)| {
-                samples.iter().map(|s| RefSample {
+            .flat_map(|(r, _, range)| {
+                accepted[range.clone()].iter().map(|s| RefSample {
                     series_ref: *r,
                     t: s.t,
                     v: s.v,
@@ -430,17 +433,18 @@ impl Head {
         if let Some(WalRecord::Series(new_series)) = records.into_iter().next() {
             let mut index = self.index.write();
             for rs in new_series {
-                let s = Arc::new(MemSeries::new(rs.series_ref, rs.labels));
+                let s = Arc::new(MemSeries::new(rs.series_ref, &rs.labels));
                 index.insert(s.clone());
                 created.push(s);
             }
         }
-        for (_, target, samples) in runs {
+        for (_, target, range) in runs {
             let series = match &target {
                 Target::Existing(s) => s,
                 Target::New(i) => &created[*i],
             };
-            let done = series.append(&samples, self.policy);
+            let samples = &accepted[range];
+            let done = series.append(samples, self.policy);
             debug_assert_eq!(done.stored as usize, samples.len());
             self.note_stored(done.stored, done.min_t, done.max_t);
         }
@@ -470,7 +474,7 @@ impl Head {
             .filter_map(|s| {
                 let chunks = s.chunks_overlapping(mint, maxt);
                 (!chunks.is_empty()).then(|| SeriesChunks {
-                    labels: s.labels.clone(),
+                    labels: s.labels.to_labels(),
                     chunks,
                 })
             })
@@ -500,7 +504,7 @@ impl Head {
         let names: BTreeSet<&str> = series
             .iter()
             .filter(|s| s.overlaps(mint, maxt))
-            .flat_map(|s| s.labels.iter().map(|l| l.name.as_str()))
+            .flat_map(|s| s.labels.iter().map(|(name, _)| name))
             .collect();
         names.into_iter().map(str::to_owned).collect()
     }
@@ -624,7 +628,7 @@ impl Replayer<'_> {
                             "wal defines a series reference twice with different labels; keeping the first"
                         );
                     } else {
-                        index.insert(Arc::new(MemSeries::new(series_ref, labels)));
+                        index.insert(Arc::new(MemSeries::new(series_ref, &labels)));
                     }
                 }
             }

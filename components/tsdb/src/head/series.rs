@@ -6,6 +6,7 @@ use cairn_chunk::XorChunk;
 use cairn_model::{Labels, Sample};
 use parking_lot::Mutex;
 
+use super::packed::PackedLabels;
 use super::ChunkData;
 
 /// How a sample relates to the series' newest one.
@@ -55,7 +56,7 @@ pub(super) struct Appended {
 /// A series in the head.
 pub(super) struct MemSeries {
     pub(super) series_ref: u64,
-    pub(super) labels: Labels,
+    pub(super) labels: PackedLabels,
     data: Mutex<SeriesData>,
 }
 
@@ -75,10 +76,10 @@ struct HeadChunk {
 }
 
 impl MemSeries {
-    pub(super) fn new(series_ref: u64, labels: Labels) -> Self {
+    pub(super) fn new(series_ref: u64, labels: &Labels) -> Self {
         Self {
             series_ref,
-            labels,
+            labels: PackedLabels::new(labels),
             data: Mutex::new(SeriesData::default()),
         }
     }
