@@ -28,6 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // Receivers forward the series bytes they received; `Bytes` keeps them shared.
+        .bytes(".cairn.ingest.v1.PushRequest.timeseries")
         .compile_protos(&files, &[root.clone(), include])?;
     println!("cargo:rerun-if-changed={}", root.display());
     Ok(())

@@ -3,13 +3,25 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use cairn_model::validate::wire_labels;
 use cairn_model::{Labels, Sample, TenantId};
+use cairn_proto::wire::WireBatch;
 use cairn_storeapi::{RawChunk, RawSeries, SeriesQuery, StoreApiError, StoreBackend, StoreInfo};
 use cairn_tsdb::{AppendReport, Tsdb};
 use tokio::task::JoinHandle;
 
 use crate::metrics::{IngestMetrics, ReasonLabel};
 use crate::{IngestConfig, IngestError};
+
+/// What [`Ingester::push_encoded`] did.
+#[derive(Debug, Default)]
+pub struct EncodedPushReport {
+    /// The head's report on the series with valid labels.
+    pub append: AppendReport,
+    /// Series refused for their labels: samples, and why.
+    pub invalid_labels: Vec<(u64, String)>,
+}
 
 /// How often gauges (head series, WAL bytes) are refreshed.
 const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -86,12 +98,59 @@ impl Ingester {
         tenant: TenantId,
         batch: Vec<(Labels, Vec<Sample>)>,
     ) -> Result<AppendReport, IngestError> {
+        self.append_with(move |tsdb| Ok((tsdb.append(&tenant, &batch)?, ())))
+            .await
+            .map(|(report, ())| report)
+    }
+
+    /// Appends series sent as encoded `prometheus.TimeSeries` (the write path's wire
+    /// form), reading them without copying their labels (see [`cairn_proto::wire`]).
+    /// Series with invalid labels are refused and reported; bytes that are not a
+    /// `TimeSeries` fail the whole push before anything is appended.
+    pub async fn push_encoded(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        series: Vec<Bytes>,
+    ) -> Result<EncodedPushReport, IngestError> {
+        let (append, invalid_labels) = self
+            .append_with(move |tsdb| {
+                let mut batch = WireBatch::default();
+                for (i, buf) in series.iter().enumerate() {
+                    batch
+                        .push_series(buf)
+                        .map_err(|e| IngestError::InvalidSeries(format!("series {i}: {e}")))?;
+                }
+                let mut invalid = Vec::new();
+                let mut valid = Vec::with_capacity(batch.len());
+                for s in batch.iter() {
+                    // Receivers validate already; re-checking keeps a misbehaving client
+                    // from storing series that can never be queried correctly.
+                    match wire_labels(s.labels.iter().copied()) {
+                        Ok(()) => valid.push((s.labels, s.samples)),
+                        Err(e) => invalid.push((s.samples.len() as u64, e.to_string())),
+                    }
+                }
+                Ok((tsdb.append(&tenant, &valid)?, invalid))
+            })
+            .await?;
+        Ok(EncodedPushReport {
+            append,
+            invalid_labels,
+        })
+    }
+
+    /// Runs `append` on a blocking thread while writes are taken, and counts what the
+    /// head appended and rejected.
+    async fn append_with<T: Send + 'static>(
+        self: &Arc<Self>,
+        append: impl FnOnce(&Tsdb) -> Result<(AppendReport, T), IngestError> + Send + 'static,
+    ) -> Result<(AppendReport, T), IngestError> {
         let accepting = self.accepting.read().await;
         if !*accepting {
             return Err(IngestError::Leaving);
         }
-        let this = self.clone();
-        let report = tokio::task::spawn_blocking(move || this.tsdb.append(&tenant, &batch))
+        let tsdb = self.tsdb.clone();
+        let (report, extra) = tokio::task::spawn_blocking(move || append(&tsdb))
             .await
             .map_err(|e| IngestError::Task(e.to_string()))??;
         drop(accepting);
@@ -104,7 +163,7 @@ impl Ingester {
                 })
                 .inc_by(r.count as u64);
         }
-        Ok(report)
+        Ok((report, extra))
     }
 
     /// Stops taking pushes (they fail as unavailable, so receivers write elsewhere) and

@@ -28,7 +28,7 @@ mod shipper;
 
 pub use config::{IngestConfig, LifecycleConfig, WalFsync};
 pub use error::IngestError;
-pub use ingester::Ingester;
+pub use ingester::{EncodedPushReport, Ingester};
 pub use metrics::IngestMetrics;
 pub use service::IngestService;
 pub use shipper::{ShipReport, Shipper};

@@ -1,10 +1,8 @@
 use std::sync::Arc;
 
-use cairn_model::validate::wire_labels;
-use cairn_model::{Sample, TenantId};
+use cairn_model::TenantId;
 use cairn_proto::cairn::ingest::v1::{ingester_server, PushRequest, PushResponse, Rejection};
 use cairn_proto::channel::MAX_MESSAGE_BYTES;
-use cairn_storeapi::convert::labels_from_remote_write;
 use tonic::{Request, Response, Status};
 
 use crate::ingester::reject_reason_name;
@@ -36,43 +34,27 @@ impl ingester_server::Ingester for IngestService {
         let req = request.into_inner();
         let tenant = TenantId::new(&req.tenant)
             .map_err(|e| Status::invalid_argument(format!("invalid tenant in push: {e}")))?;
-        let mut rejections = Vec::new();
-        let mut batch = Vec::with_capacity(req.timeseries.len());
-        for ts in req.timeseries {
-            // Receivers validate already; re-checking keeps a misbehaving client from
-            // storing series that can never be queried correctly.
-            if let Err(e) = wire_labels(
-                ts.labels
-                    .iter()
-                    .map(|l| (l.name.as_str(), l.value.as_str())),
-            ) {
-                rejections.push(Rejection {
-                    reason: "invalid_labels".to_owned(),
-                    samples: ts.samples.len() as u64,
-                    example: e.to_string(),
-                });
-                continue;
-            }
-            let samples = ts
-                .samples
-                .iter()
-                .map(|s| Sample::new(s.timestamp, s.value))
-                .collect();
-            batch.push((labels_from_remote_write(ts.labels), samples));
-        }
         let report = self
             .ingester
-            .push(tenant, batch)
+            .push_encoded(tenant, req.timeseries)
             .await
             .map_err(|e| e.to_status())?;
-        rejections.extend(report.rejected.iter().map(|r| Rejection {
+        let invalid = report
+            .invalid_labels
+            .into_iter()
+            .map(|(samples, example)| Rejection {
+                reason: "invalid_labels".to_owned(),
+                samples,
+                example,
+            });
+        let rejected = report.append.rejected.iter().map(|r| Rejection {
             reason: reject_reason_name(r.reason).to_owned(),
             samples: r.count as u64,
             example: r.to_string(),
-        }));
+        });
         Ok(Response::new(PushResponse {
-            samples_appended: report.appended as u64,
-            rejections,
+            samples_appended: report.append.appended as u64,
+            rejections: invalid.chain(rejected).collect(),
         }))
     }
 }

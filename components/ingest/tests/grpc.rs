@@ -8,9 +8,11 @@ use cairn_proto::cairn::ingest::v1::{ingester_client::IngesterClient, PushReques
 use cairn_proto::prometheus::{Label, Sample, TimeSeries};
 use cairn_storeapi::{SeriesQuery, StoreClient, StoreService};
 use prometheus_client::registry::Registry;
+use prost::Message;
 use tokio::net::TcpListener;
 
-fn ts(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
+/// One encoded `TimeSeries`, as receivers send them.
+fn ts(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> bytes::Bytes {
     TimeSeries {
         labels: labels
             .iter()
@@ -28,6 +30,8 @@ fn ts(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
             .collect(),
         ..Default::default()
     }
+    .encode_to_vec()
+    .into()
 }
 
 /// Starts an ingester on an ephemeral port; returns its address.
@@ -195,4 +199,35 @@ async fn a_push_with_an_invalid_tenant_is_refused() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn a_push_with_bytes_that_are_no_series_is_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start(dir.path()).await;
+    let mut push = IngesterClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let good = ts(&[("__name__", "m")], &[(1_000, 1.0)]);
+    let err = push
+        .push(PushRequest {
+            tenant: "t".into(),
+            timeseries: vec![good.clone(), bytes::Bytes::from_static(&[0x0a, 0x05, 0x0a])],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("series 1"), "{}", err.message());
+    // Nothing of it was appended: the same sample is accepted as new afterwards.
+    let resp = push
+        .push(PushRequest {
+            tenant: "t".into(),
+            timeseries: vec![good, ts(&[("__name__", "m")], &[(500, 1.0)])],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resp.samples_appended, 1);
+    let reasons: Vec<&str> = resp.rejections.iter().map(|r| r.reason.as_str()).collect();
+    assert_eq!(reasons, ["out_of_order"]);
 }

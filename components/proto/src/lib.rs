@@ -9,11 +9,13 @@
 //! Module paths mirror the protobuf packages: `prometheus` (remote write/read, upstream
 //! package name kept), `thanos` (StoreAPI) and `thanos::info` (Info API), and
 //! `cairn::ingest::v1` and `cairn::meta::v1` (internal RPCs). Nothing in those modules is written by hand;
-//! [`channel`] holds the one hand-written helper every gRPC client uses to connect.
+//! [`channel`] holds the one hand-written helper every gRPC client uses to connect, and
+//! [`wire`] a zero-copy reader of remote-write series for the write path's hot loop.
 
 #![allow(missing_docs)]
 
 pub mod channel;
+pub mod wire;
 
 /// Prometheus remote write 1.0 / remote read (`prometheus` package).
 #[allow(

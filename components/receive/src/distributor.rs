@@ -8,7 +8,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use cairn_model::TenantId;
 use cairn_proto::cairn::ingest::v1::{ingester_client::IngesterClient, PushRequest, PushResponse};
 use cairn_proto::channel::{lazy_channel, MAX_MESSAGE_BYTES};
-use cairn_proto::prometheus::TimeSeries;
 use cairn_ring::{
     series_token, Operation, Ring, RingSource, StaticRing, DEFAULT_TOKENS_PER_MEMBER,
 };
@@ -17,7 +16,7 @@ use prometheus_client::registry::Registry;
 use tonic::transport::Channel;
 
 use crate::metrics::{DistributorMetrics, IngesterErrorLabels, IngesterLabel, ReasonLabel};
-use crate::validate::{describe, Rejections};
+use crate::validate::{describe, Forward, Rejections};
 use crate::{ReceiveConfig, ReceiveError};
 
 /// Places series on the ring and pushes each to its replicas in parallel, one batch
@@ -146,7 +145,7 @@ impl Distributor {
     pub(crate) async fn push(
         &self,
         tenant: &TenantId,
-        series: Vec<TimeSeries>,
+        series: &[Forward<'_, '_>],
     ) -> Result<PushOutcome, ReceiveError> {
         let ring = self.ring.current();
         if ring.is_empty() {
@@ -164,12 +163,7 @@ impl Distributor {
         let mut quorums: Vec<usize> = Vec::with_capacity(series.len());
         let mut batches: HashMap<usize, Vec<usize>> = HashMap::new();
         for (i, ts) in series.iter().enumerate() {
-            let token = series_token(
-                tenant.as_str(),
-                ts.labels
-                    .iter()
-                    .map(|l| (l.name.as_str(), l.value.as_str())),
-            );
+            let token = series_token(tenant.as_str(), ts.labels.iter().copied());
             let set = ring
                 .replicas(token, rf, Operation::Write, now, self.heartbeat_timeout)
                 .map_err(|e| {
@@ -183,8 +177,8 @@ impl Distributor {
             replicas.push(set.members);
         }
 
-        let answers = self.send(&ring, tenant, &series, &batches).await;
-        self.settle(&ring, &series, &replicas, &quorums, &batches, answers)
+        let answers = self.send(&ring, tenant, series, &batches).await;
+        self.settle(&ring, series, &replicas, &quorums, &batches, answers)
     }
 
     /// Sends every ingester its batch, all in parallel.
@@ -192,7 +186,7 @@ impl Distributor {
         &self,
         ring: &Ring,
         tenant: &TenantId,
-        series: &[TimeSeries],
+        series: &[Forward<'_, '_>],
         batches: &HashMap<usize, Vec<usize>>,
     ) -> HashMap<usize, Answer> {
         let pushes = batches.iter().map(|(&m, idxs)| {
@@ -200,7 +194,7 @@ impl Distributor {
             let client = self.client(&member.addr);
             let req = PushRequest {
                 tenant: tenant.as_str().to_owned(),
-                timeseries: idxs.iter().map(|&i| series[i].clone()).collect(),
+                timeseries: idxs.iter().map(|&i| series[i].body.clone()).collect(),
             };
             async move {
                 let start = Instant::now();
@@ -245,7 +239,7 @@ impl Distributor {
     fn settle(
         &self,
         ring: &Ring,
-        series: &[TimeSeries],
+        series: &[Forward<'_, '_>],
         replicas: &[Vec<usize>],
         quorums: &[usize],
         batches: &HashMap<usize, Vec<usize>>,
@@ -274,10 +268,10 @@ impl Distributor {
                 let ts = &series[i];
                 outcome
                     .rejections
-                    .add("refused_by_ingesters", ts.samples.len() as u64, || {
+                    .add("refused_by_ingesters", ts.samples, || {
                         format!(
                             "series {}: {}",
-                            describe(&ts.labels),
+                            describe(ts.labels),
                             refusal.map_or("", |s| s)
                         )
                     });
@@ -299,7 +293,7 @@ impl Distributor {
                 "{unavailable} series did not reach a write quorum ({} of {} replicas needed); e.g. {}: {}",
                 quorums[i],
                 replicas[i].len(),
-                describe(&series[i].labels),
+                describe(series[i].labels),
                 failures.join("; ")
             )));
         }
@@ -313,10 +307,7 @@ impl Distributor {
         let mut reported = Rejections::default();
         for (m, answer) in &answers {
             if let Answer::Stored(resp) = answer {
-                sent += batches[m]
-                    .iter()
-                    .map(|&i| series[i].samples.len() as u64)
-                    .sum::<u64>();
+                sent += batches[m].iter().map(|&i| series[i].samples).sum::<u64>();
                 appended += resp.samples_appended;
                 for r in &resp.rejections {
                     reported.add(&r.reason, r.samples, || r.example.clone());
@@ -327,7 +318,7 @@ impl Distributor {
             .iter()
             .enumerate()
             .filter(|(_, set)| set.iter().any(|m| matches!(answers[m], Answer::Stored(_))))
-            .map(|(i, _)| series[i].samples.len() as u64)
+            .map(|(i, _)| series[i].samples)
             .sum();
         outcome.appended = scale(appended, distinct, sent);
         outcome

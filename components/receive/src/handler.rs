@@ -6,9 +6,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
+use bytes::Bytes;
 use cairn_ops::tenancy::TenancyConfig;
+use cairn_proto::wire::WireBatch;
 use prometheus_client::registry::Registry;
-use prost::Message;
 
 use crate::metrics::{ReasonLabel, ReceiveMetrics, TenantLabel};
 use crate::validate::{validate, Rejections, TimeBounds};
@@ -105,7 +106,8 @@ impl Receiver {
         let raw = snap::raw::Decoder::new()
             .decompress_vec(&compressed)
             .map_err(|e| self.fail("snappy", ReceiveError::Snappy(e.to_string())))?;
-        let req = cairn_proto::prometheus::WriteRequest::decode(raw.as_slice())
+        let raw = Bytes::from(raw);
+        let batch = WireBatch::parse_write_request(&raw)
             .map_err(|e| self.fail("protobuf", ReceiveError::Protobuf(e.to_string())))?;
 
         let now = now_ms();
@@ -118,11 +120,11 @@ impl Receiver {
             max_t: now.saturating_add(self.config.max_future_skew.as_millis() as i64),
         };
         let mut rejections = Rejections::default();
-        let valid = validate(req, bounds, &mut rejections);
+        let valid = validate(&batch, &raw, bounds, &mut rejections);
         if !valid.is_empty() {
             let outcome = self
                 .distributor
-                .push(&tenant, valid)
+                .push(&tenant, &valid)
                 .await
                 .map_err(|e| self.fail("ingester_unavailable", e))?;
             self.metrics

@@ -1,8 +1,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use bytes::Bytes;
 use cairn_model::validate::wire_labels;
-use cairn_proto::prometheus::{Label, TimeSeries, WriteRequest};
+use cairn_model::Sample;
+use cairn_proto::wire::{encode_series, WireBatch};
 
 /// How many distinct reasons an error message lists.
 const MAX_REASONS_IN_MESSAGE: usize = 5;
@@ -78,15 +80,15 @@ impl Rejections {
 }
 
 /// Prometheus-style text for labels that may be invalid (so no `Labels` can be built).
-pub(crate) fn describe(labels: &[Label]) -> String {
+pub(crate) fn describe(labels: &[(&str, &str)]) -> String {
     let name = labels
         .iter()
-        .find(|l| l.name == cairn_model::METRIC_NAME)
-        .map_or("", |l| l.value.as_str());
+        .find(|(n, _)| *n == cairn_model::METRIC_NAME)
+        .map_or("", |(_, v)| *v);
     let rest: Vec<String> = labels
         .iter()
-        .filter(|l| l.name != cairn_model::METRIC_NAME)
-        .map(|l| format!("{}={:?}", l.name, l.value))
+        .filter(|(n, _)| *n != cairn_model::METRIC_NAME)
+        .map(|(n, v)| format!("{n}={v:?}"))
         .collect();
     format!("{name}{{{}}}", rest.join(", "))
 }
@@ -98,58 +100,65 @@ pub(crate) struct TimeBounds {
     pub(crate) max_t: i64,
 }
 
-/// Drops every series and sample that can never be accepted, recording why, and returns
-/// the rest ready to forward.
-pub(crate) fn validate(
-    req: WriteRequest,
+/// A valid series ready to forward to its ingesters.
+#[derive(Debug, Clone)]
+pub(crate) struct Forward<'b, 'a> {
+    /// Its labels, for placement and for messages.
+    pub(crate) labels: &'b [(&'a str, &'a str)],
+    /// Samples it carries.
+    pub(crate) samples: u64,
+    /// Its encoded `prometheus.TimeSeries`: the bytes received when the whole series is
+    /// valid (no copy), else re-encoded without what was dropped.
+    pub(crate) body: Bytes,
+}
+
+/// Drops every series and sample of `batch` (parsed from `raw`) that can never be
+/// accepted, recording why, and returns the rest ready to forward.
+pub(crate) fn validate<'b, 'a>(
+    batch: &'b WireBatch<'a>,
+    raw: &Bytes,
     bounds: TimeBounds,
     rejections: &mut Rejections,
-) -> Vec<TimeSeries> {
-    let mut valid = Vec::with_capacity(req.timeseries.len());
-    for mut ts in req.timeseries {
-        let total = (ts.samples.len() + ts.histograms.len()) as u64;
-        if let Err(e) = wire_labels(
-            ts.labels
-                .iter()
-                .map(|l| (l.name.as_str(), l.value.as_str())),
-        ) {
+) -> Vec<Forward<'b, 'a>> {
+    let mut valid = Vec::with_capacity(batch.len());
+    for ts in batch.iter() {
+        let total = (ts.samples.len() + ts.histograms) as u64;
+        if let Err(e) = wire_labels(ts.labels.iter().copied()) {
             rejections.add("invalid_labels", total.max(1), || {
-                format!("series {}: {e}", describe(&ts.labels))
+                format!("series {}: {e}", describe(ts.labels))
             });
             continue;
         }
-        if !ts.histograms.is_empty() {
+        if ts.histograms > 0 {
             rejections.add(
                 "native_histograms_unsupported",
-                ts.histograms.len() as u64,
+                ts.histograms as u64,
                 || {
                     format!(
                         "series {}: native histogram samples are not supported yet",
-                        describe(&ts.labels)
+                        describe(ts.labels)
                     )
                 },
             );
-            ts.histograms.clear();
         }
-        // One pass: drop out-of-window samples, remembering how many and the first of each.
+        // One pass: count out-of-window samples, remembering the first of each side.
         let (mut too_old, mut too_new) = ((0u64, None), (0u64, None));
-        ts.samples.retain(|s| {
-            let side = if s.timestamp < bounds.min_t {
+        for s in ts.samples {
+            let side = if s.t < bounds.min_t {
                 &mut too_old
-            } else if s.timestamp > bounds.max_t {
+            } else if s.t > bounds.max_t {
                 &mut too_new
             } else {
-                return true;
+                continue;
             };
             side.0 += 1;
-            side.1.get_or_insert(s.timestamp);
-            false
-        });
+            side.1.get_or_insert(s.t);
+        }
         if let (n, Some(t)) = too_old {
             rejections.add("too_old", n, || {
                 format!(
                     "series {}: sample timestamp {t} is older than the oldest accepted {}",
-                    describe(&ts.labels),
+                    describe(ts.labels),
                     bounds.min_t
                 )
             });
@@ -158,15 +167,33 @@ pub(crate) fn validate(
             rejections.add("too_far_in_future", n, || {
                 format!(
                     "series {}: sample timestamp {t} is too far in the future (newest accepted {})",
-                    describe(&ts.labels),
+                    describe(ts.labels),
                     bounds.max_t
                 )
             });
         }
-        ts.exemplars.clear();
-        if !ts.samples.is_empty() {
-            valid.push(ts);
+        let kept = ts.samples.len() as u64 - too_old.0 - too_new.0;
+        if kept == 0 {
+            continue;
         }
+        // The usual case forwards the received bytes; exemplars in them are skipped
+        // by the ingester.
+        let body = if kept == ts.samples.len() as u64 && ts.histograms == 0 {
+            raw.slice_ref(ts.raw)
+        } else {
+            let samples: Vec<Sample> = ts
+                .samples
+                .iter()
+                .filter(|s| (bounds.min_t..=bounds.max_t).contains(&s.t))
+                .copied()
+                .collect();
+            Bytes::from(encode_series(ts.labels, &samples))
+        };
+        valid.push(Forward {
+            labels: ts.labels,
+            samples: kept,
+            body,
+        });
     }
     valid
 }
@@ -174,7 +201,8 @@ pub(crate) fn validate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_proto::prometheus::Sample;
+    use cairn_proto::prometheus::{Label, Sample as WireSample, TimeSeries, WriteRequest};
+    use prost::Message;
 
     fn ts(labels: &[(&str, &str)], times: &[i64]) -> TimeSeries {
         TimeSeries {
@@ -187,7 +215,7 @@ mod tests {
                 .collect(),
             samples: times
                 .iter()
-                .map(|&t| Sample {
+                .map(|&t| WireSample {
                     value: 1.0,
                     timestamp: t,
                 })
@@ -207,9 +235,12 @@ mod tests {
             ],
             ..Default::default()
         };
+        let raw = Bytes::from(req.encode_to_vec());
+        let batch = WireBatch::parse_write_request(&raw).unwrap();
         let mut rej = Rejections::default();
         let valid = validate(
-            req,
+            &batch,
+            &raw,
             TimeBounds {
                 min_t: 100,
                 max_t: 200,
@@ -217,8 +248,12 @@ mod tests {
             &mut rej,
         );
         assert_eq!(valid.len(), 1);
-        let times: Vec<i64> = valid[0].samples.iter().map(|s| s.timestamp).collect();
+        assert_eq!(valid[0].samples, 2);
+        // The trimmed series is re-encoded with what is left.
+        let sent = TimeSeries::decode(valid[0].body.clone()).unwrap();
+        let times: Vec<i64> = sent.samples.iter().map(|s| s.timestamp).collect();
         assert_eq!(times, [100, 200]);
+        assert_eq!(sent.labels, req.timeseries[0].labels);
         let counts: Vec<(&str, u64)> = rej.counts().collect();
         assert_eq!(
             counts,
@@ -235,5 +270,37 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("not sorted"), "{msg}");
+    }
+
+    #[test]
+    fn valid_series_are_forwarded_as_the_bytes_received() {
+        let mut with_histogram = ts(&[("__name__", "h")], &[150]);
+        with_histogram.histograms.push(Default::default());
+        let req = WriteRequest {
+            timeseries: vec![ts(&[("__name__", "up")], &[100, 150]), with_histogram],
+            ..Default::default()
+        };
+        let raw = Bytes::from(req.encode_to_vec());
+        let batch = WireBatch::parse_write_request(&raw).unwrap();
+        let mut rej = Rejections::default();
+        let bounds = TimeBounds {
+            min_t: 0,
+            max_t: 1000,
+        };
+        let valid = validate(&batch, &raw, bounds, &mut rej);
+        assert_eq!(valid.len(), 2);
+        assert_eq!(valid[0].body, req.timeseries[0].encode_to_vec());
+        assert!(
+            raw.as_ptr_range().contains(&valid[0].body.as_ptr()),
+            "a view of the request, not a copy"
+        );
+        // The histogram is refused and left out of what is forwarded.
+        let sent = TimeSeries::decode(valid[1].body.clone()).unwrap();
+        assert!(sent.histograms.is_empty());
+        assert_eq!(sent.samples.len(), 1);
+        assert_eq!(
+            rej.counts().collect::<Vec<_>>(),
+            [("native_histograms_unsupported", 1)]
+        );
     }
 }

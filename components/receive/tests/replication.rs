@@ -151,8 +151,13 @@ impl ingester_server::Ingester for Fake {
         match mode {
             Mode::Store => {
                 let req = request.into_inner();
-                let n = req.timeseries.iter().map(|t| t.samples.len() as u64).sum();
-                self.got.lock().unwrap().extend(req.timeseries);
+                let series: Vec<TimeSeries> = req
+                    .timeseries
+                    .iter()
+                    .map(|b| TimeSeries::decode(b.clone()).expect("an encoded TimeSeries"))
+                    .collect();
+                let n = series.iter().map(|t| t.samples.len() as u64).sum();
+                self.got.lock().unwrap().extend(series);
                 Ok(tonic::Response::new(PushResponse {
                     samples_appended: n,
                     rejections: vec![],

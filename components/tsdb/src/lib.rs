@@ -63,9 +63,9 @@ pub mod wal;
 
 pub use error::{Error, Result};
 pub use head::{
-    AppendReport, ChunkData, Head, HeadOptions, HeadStats, RejectReason, RejectedSample, Rejection,
-    ReplayStats, SeriesChunks, TruncateStats, DEFAULT_CHUNK_RANGE_MS, DEFAULT_SAMPLES_PER_CHUNK,
-    MAX_REJECTION_EXAMPLES,
+    AppendReport, AppendSeries, ChunkData, Head, HeadOptions, HeadStats, RejectReason,
+    RejectedSample, Rejection, ReplayStats, SeriesChunks, TruncateStats, DEFAULT_CHUNK_RANGE_MS,
+    DEFAULT_SAMPLES_PER_CHUNK, MAX_REJECTION_EXAMPLES,
 };
 pub use tsdb::{Tsdb, TsdbOptions};
 pub use wal::{CheckpointStats, FsyncPolicy, WalOptions};

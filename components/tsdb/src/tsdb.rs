@@ -5,12 +5,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cairn_model::{Labels, Matcher, Sample, TenantId};
+use cairn_model::{Matcher, TenantId};
 use parking_lot::RwLock;
 use tracing::warn;
 
 use crate::error::{io_err, Error, Result};
-use crate::head::{AppendReport, Head, HeadOptions, SeriesChunks};
+use crate::head::{AppendReport, AppendSeries, Head, HeadOptions, SeriesChunks};
 
 /// Name of the WAL directory inside a tenant's directory.
 const WAL_DIR: &str = "wal";
@@ -72,11 +72,7 @@ impl Tsdb {
 
     /// Appends a batch to `tenant`'s head, creating the tenant if it is new. See
     /// [`Head::append`] for the rules and the durability contract.
-    pub fn append(
-        &self,
-        tenant: &TenantId,
-        batch: &[(Labels, Vec<Sample>)],
-    ) -> Result<AppendReport> {
+    pub fn append<S: AppendSeries>(&self, tenant: &TenantId, batch: &[S]) -> Result<AppendReport> {
         self.head_or_create(tenant)?.append(batch)
     }
 
@@ -162,7 +158,7 @@ impl Tsdb {
 
 #[cfg(test)]
 mod tests {
-    use cairn_model::{MatchOp, Matcher};
+    use cairn_model::{Labels, MatchOp, Matcher, Sample};
 
     use super::*;
     use crate::wal::{FsyncPolicy, WalOptions};

@@ -81,7 +81,7 @@ pub(super) struct Index {
 }
 
 impl Index {
-    fn hash<'a>(&self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> u64 {
+    pub(super) fn hash<'a>(&self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> u64 {
         #[cfg(test)]
         if self.colliding {
             return 42;
@@ -99,13 +99,22 @@ impl Index {
 
     /// The series with exactly these labels.
     pub(super) fn by_labels(&self, labels: &Labels) -> Option<&Arc<MemSeries>> {
-        let hash = self.hash(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+        let pairs = || labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
+        self.by_hash(self.hash(pairs()), pairs())
+    }
+
+    /// The series with exactly the labels `pairs`, whose [`hash`](Self::hash) is `hash`.
+    pub(super) fn by_hash<'a>(
+        &self,
+        hash: u64,
+        pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    ) -> Option<&Arc<MemSeries>> {
         let first = self.by_hash.get(&hash)?;
         let more = self.collisions.get(&hash).map_or(&[][..], Vec::as_slice);
         std::iter::once(first)
             .chain(more)
             .filter_map(|r| self.series.get(r))
-            .find(|s| s.labels.equals(labels))
+            .find(|s| s.labels.equals_pairs(pairs.clone()))
     }
 
     /// Adds a series whose reference and labels are both new to the index.

@@ -100,6 +100,49 @@ pub struct RejectedSample {
     pub t: i64,
 }
 
+/// One series of an append batch: labels sorted by name with unique names (callers
+/// validate them), and its samples. Implemented for owned `(Labels, Vec<Sample>)` and
+/// for borrowed `(&[(&str, &str)], &[Sample])`, so a write path can append straight
+/// from a decoded request without building [`Labels`] for series the head already has.
+pub trait AppendSeries {
+    /// The `(name, value)` pairs, in name order.
+    fn label_pairs(&self) -> impl Iterator<Item = (&str, &str)> + Clone;
+    /// The samples, oldest first.
+    fn samples(&self) -> &[Sample];
+    /// The labels as [`Labels`], for a new series or a rejection's example.
+    fn to_labels(&self) -> Labels {
+        Labels::from_sorted(
+            self.label_pairs()
+                .map(|(n, v)| cairn_model::Label::new(n, v))
+                .collect(),
+        )
+    }
+}
+
+impl AppendSeries for (Labels, Vec<Sample>) {
+    fn label_pairs(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
+        self.0.iter().map(|l| (l.name.as_str(), l.value.as_str()))
+    }
+
+    fn samples(&self) -> &[Sample] {
+        &self.1
+    }
+
+    fn to_labels(&self) -> Labels {
+        self.0.clone()
+    }
+}
+
+impl AppendSeries for (&[(&str, &str)], &[Sample]) {
+    fn label_pairs(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
+        self.0.iter().copied()
+    }
+
+    fn samples(&self) -> &[Sample] {
+        self.1
+    }
+}
+
 /// The samples of one append rejected for one reason.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejection {
@@ -143,7 +186,7 @@ impl AppendReport {
         self.rejected.iter().map(|r| r.count).sum()
     }
 
-    fn reject(&mut self, reason: RejectReason, labels: &Labels, t: i64) {
+    fn reject(&mut self, reason: RejectReason, series: &impl AppendSeries, t: i64) {
         let i = match self.rejected.iter().position(|r| r.reason == reason) {
             Some(i) => i,
             None => {
@@ -159,7 +202,7 @@ impl AppendReport {
         r.count += 1;
         if r.examples.len() < MAX_REJECTION_EXAMPLES {
             r.examples.push(RejectedSample {
-                labels: labels.clone(),
+                labels: series.to_labels(),
                 t,
             });
         }
@@ -339,7 +382,7 @@ impl Head {
     /// others are rejected and reported (see [`AppendReport`]) while the rest of the
     /// batch is stored. When this returns `Ok`, every new series and accepted sample is
     /// in the WAL. On `Err` (the WAL write failed) nothing of the batch was applied.
-    pub fn append(&self, batch: &[(Labels, Vec<Sample>)]) -> Result<AppendReport> {
+    pub fn append<S: AppendSeries>(&self, batch: &[S]) -> Result<AppendReport> {
         let mut guard = self.appender.lock();
         let Appender { wal, next_ref } = &mut *guard;
         let wal = wal.as_mut().ok_or_else(|| Error::Closed {
@@ -353,29 +396,41 @@ impl Head {
         let mut runs: Vec<(u64, Target, std::ops::Range<usize>)> = Vec::with_capacity(batch.len());
         {
             let index = self.index.read();
-            let mut new_refs: HashMap<&Labels, usize> = HashMap::new();
+            // Series new in this batch, by label hash (a batch may name one twice).
+            let mut new_refs: U64Map<Vec<usize>> = U64Map::default();
             let mut newest: U64Map<Option<Sample>> = U64Map::default();
-            for (labels, samples) in batch {
+            for series in batch {
+                let samples = series.samples();
                 if samples.is_empty() {
                     continue;
                 }
-                if labels.is_empty() {
+                if series.label_pairs().next().is_none() {
                     for s in samples {
-                        report.reject(RejectReason::EmptyLabels, labels, s.t);
+                        report.reject(RejectReason::EmptyLabels, series, s.t);
                     }
                     continue;
                 }
-                let (r, target, last) = if let Some(s) = index.by_labels(labels) {
+                let hash = index.hash(series.label_pairs());
+                let known = index.by_hash(hash, series.label_pairs());
+                let (r, target, last) = if let Some(s) = known {
                     (s.series_ref, Target::Existing(s.clone()), s.last_sample())
-                } else if let Some(&i) = new_refs.get(labels) {
+                } else if let Some(&i) = new_refs.get(&hash).and_then(|c| {
+                    c.iter().find(|&&i| {
+                        new_series[i]
+                            .labels
+                            .iter()
+                            .map(|l| (l.name.as_str(), l.value.as_str()))
+                            .eq(series.label_pairs())
+                    })
+                }) {
                     (new_series[i].series_ref, Target::New(i), None)
                 } else {
                     let r = *next_ref;
                     *next_ref += 1;
-                    new_refs.insert(labels, new_series.len());
+                    new_refs.entry(hash).or_default().push(new_series.len());
                     new_series.push(RefSeries {
                         series_ref: r,
-                        labels: labels.clone(),
+                        labels: series.to_labels(),
                     });
                     (r, Target::New(new_series.len() - 1), None)
                 };
@@ -383,7 +438,7 @@ impl Head {
                 let first = accepted.len();
                 for &s in samples {
                     if s.t < min_valid {
-                        report.reject(RejectReason::OutOfBounds, labels, s.t);
+                        report.reject(RejectReason::OutOfBounds, series, s.t);
                         continue;
                     }
                     match check(last, s) {
@@ -393,9 +448,9 @@ impl Head {
                             report.appended += 1;
                         }
                         Check::Same => report.appended += 1,
-                        Check::OutOfOrder => report.reject(RejectReason::OutOfOrder, labels, s.t),
+                        Check::OutOfOrder => report.reject(RejectReason::OutOfOrder, series, s.t),
                         Check::Duplicate => {
-                            report.reject(RejectReason::DuplicateTimestamp, labels, s.t);
+                            report.reject(RejectReason::DuplicateTimestamp, series, s.t);
                         }
                     }
                 }

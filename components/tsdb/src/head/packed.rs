@@ -43,12 +43,19 @@ impl PackedLabels {
         self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
-    /// Whether these are exactly `labels`, compared byte by byte without unpacking.
+    /// Whether these are exactly `labels`.
+    #[cfg(test)]
     pub(super) fn equals(&self, labels: &Labels) -> bool {
+        self.equals_pairs(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())))
+    }
+
+    /// Whether these are exactly the `(name, value)` pairs, compared byte by byte
+    /// without unpacking.
+    pub(super) fn equals_pairs<'a>(&self, pairs: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
         let mut rest: &[u8] = &self.0;
-        for l in labels {
+        for (name, value) in pairs {
             match (take(&mut rest), take(&mut rest)) {
-                (Some(n), Some(v)) if n == l.name.as_bytes() && v == l.value.as_bytes() => {}
+                (Some(n), Some(v)) if n == name.as_bytes() && v == value.as_bytes() => {}
                 _ => return false,
             }
         }

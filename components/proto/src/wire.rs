@@ -1,0 +1,408 @@
+//! A zero-copy reader of remote-write `prometheus.TimeSeries` for the write path.
+//!
+//! prost decodes a `WriteRequest` into owned `String`s — two allocations per label, one
+//! vector per series — which the write path then only hashes, validates and compares
+//! with the head's series before dropping them again. This reader leaves the strings in
+//! the request buffer and collects every series of a request into three shared vectors,
+//! so a request costs a handful of allocations however many series it holds:
+//!
+//! ```text
+//!  WriteRequest bytes ──parse_write_request──▶ WireBatch ─┬─ series(i).labels  → &str pairs into the buffer
+//!  (or one TimeSeries ──parse_series────────▶ per push)   ├─ series(i).samples → model Samples
+//!                                                          └─ series(i).raw     → the TimeSeries' own bytes,
+//!                                                                                  forwarded to ingesters as is
+//! ```
+//!
+//! It reads exactly the protobuf wire format prost writes and accepts what prost accepts
+//! for these messages (fields in any order, unknown fields skipped, repeated scalars of
+//! a message last-wins); strings must be UTF-8, as prost requires. Exemplars and native
+//! histograms are counted, not decoded: the write path refuses or drops them.
+//! [`encode_series`] writes the other direction for a series the receiver trimmed.
+
+use std::ops::Range;
+
+use cairn_model::Sample;
+
+/// Why bytes are not a valid remote-write message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} at byte {offset}")]
+pub struct WireError {
+    what: &'static str,
+    offset: usize,
+}
+
+/// Protobuf wire types this reader meets.
+const VARINT: u8 = 0;
+const FIXED64: u8 = 1;
+const LEN: u8 = 2;
+const FIXED32: u8 = 5;
+
+/// A cursor over one message's bytes, with offsets relative to the whole buffer so
+/// errors point at the byte where decoding failed.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    end: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8], range: Range<usize>) -> Self {
+        Self {
+            buf,
+            pos: range.start,
+            end: range.end,
+        }
+    }
+
+    fn fail<T>(&self, what: &'static str) -> Result<T, WireError> {
+        Err(WireError {
+            what,
+            offset: self.pos,
+        })
+    }
+
+    fn done(&self) -> bool {
+        self.pos >= self.end
+    }
+
+    fn varint(&mut self) -> Result<u64, WireError> {
+        let mut value = 0u64;
+        for i in 0..10 {
+            let Some(&b) = self.buf[..self.end].get(self.pos) else {
+                return self.fail("truncated varint");
+            };
+            self.pos += 1;
+            // The tenth byte may only carry the top bit of a 64-bit value.
+            if i == 9 && b > 1 {
+                return self.fail("varint overflows 64 bits");
+            }
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Ok(value);
+            }
+        }
+        self.fail("varint overflows 64 bits")
+    }
+
+    /// The next field's number and wire type.
+    fn key(&mut self) -> Result<(u32, u8), WireError> {
+        let key = self.varint()?;
+        let field = key >> 3;
+        if field == 0 || field > u64::from(u32::MAX >> 3) {
+            return self.fail("invalid field number");
+        }
+        Ok((field as u32, (key & 7) as u8))
+    }
+
+    fn fixed64(&mut self) -> Result<u64, WireError> {
+        let Some(bytes) = self.buf[..self.end].get(self.pos..self.pos + 8) else {
+            return self.fail("truncated fixed64");
+        };
+        self.pos += 8;
+        let mut b = [0u8; 8];
+        b.copy_from_slice(bytes);
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// A length-delimited field's byte range.
+    fn len_delimited(&mut self) -> Result<Range<usize>, WireError> {
+        let len = self.varint()?;
+        let start = self.pos;
+        match usize::try_from(len).ok().and_then(|l| start.checked_add(l)) {
+            Some(end) if end <= self.end => {
+                self.pos = end;
+                Ok(start..end)
+            }
+            _ => self.fail("length-delimited field runs past its message"),
+        }
+    }
+
+    fn string(&mut self) -> Result<&'a str, WireError> {
+        let range = self.len_delimited()?;
+        let offset = range.start;
+        std::str::from_utf8(&self.buf[range]).map_err(|_| WireError {
+            what: "string is not valid UTF-8",
+            offset,
+        })
+    }
+
+    /// Skips a field of a type this reader does not decode.
+    fn skip(&mut self, wire_type: u8) -> Result<(), WireError> {
+        match wire_type {
+            VARINT => self.varint().map(drop),
+            FIXED64 => self.fixed64().map(drop),
+            LEN => self.len_delimited().map(drop),
+            FIXED32 => {
+                if self.end - self.pos < 4 {
+                    return self.fail("truncated fixed32");
+                }
+                self.pos += 4;
+                Ok(())
+            }
+            _ => self.fail("unsupported wire type"),
+        }
+    }
+
+    /// Reads `expected`'s field body, or fails when the wire type does not match.
+    fn expect(&mut self, wire_type: u8, expected: u8) -> Result<(), WireError> {
+        if wire_type == expected {
+            Ok(())
+        } else {
+            self.fail("field has the wrong wire type")
+        }
+    }
+}
+
+/// Where one series lives in a [`WireBatch`].
+#[derive(Debug, Clone)]
+struct SeriesSpan<'a> {
+    labels: Range<usize>,
+    samples: Range<usize>,
+    exemplars: usize,
+    histograms: usize,
+    raw: &'a [u8],
+}
+
+/// The series of one request, their strings borrowed from its buffer(s).
+#[derive(Debug, Default)]
+pub struct WireBatch<'a> {
+    labels: Vec<(&'a str, &'a str)>,
+    samples: Vec<Sample>,
+    series: Vec<SeriesSpan<'a>>,
+}
+
+/// One series of a [`WireBatch`].
+#[derive(Debug, Clone, Copy)]
+pub struct WireSeries<'b, 'a> {
+    /// `(name, value)` pairs in the order sent (not yet validated).
+    pub labels: &'b [(&'a str, &'a str)],
+    /// Float samples in the order sent.
+    pub samples: &'b [Sample],
+    /// Exemplars sent with the series (skipped, not decoded).
+    pub exemplars: usize,
+    /// Native histogram samples sent with the series (skipped, not decoded).
+    pub histograms: usize,
+    /// The series' encoded `TimeSeries` message, without its tag and length.
+    pub raw: &'a [u8],
+}
+
+/// `WriteRequest` field numbers (remote write 1.0).
+const WRITE_REQUEST_TIMESERIES: u32 = 1;
+/// `TimeSeries` field numbers.
+const SERIES_LABELS: u32 = 1;
+const SERIES_SAMPLES: u32 = 2;
+const SERIES_EXEMPLARS: u32 = 3;
+const SERIES_HISTOGRAMS: u32 = 4;
+
+impl<'a> WireBatch<'a> {
+    /// The series of an encoded `prometheus.WriteRequest`; its metadata is skipped.
+    pub fn parse_write_request(buf: &'a [u8]) -> Result<Self, WireError> {
+        let mut batch = Self::default();
+        let mut r = Reader::new(buf, 0..buf.len());
+        while !r.done() {
+            let (field, wire_type) = r.key()?;
+            if field == WRITE_REQUEST_TIMESERIES {
+                r.expect(wire_type, LEN)?;
+                let range = r.len_delimited()?;
+                batch.parse_series(buf, range)?;
+            } else {
+                r.skip(wire_type)?;
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Adds one encoded `prometheus.TimeSeries` (a message body, no tag or length).
+    pub fn push_series(&mut self, buf: &'a [u8]) -> Result<(), WireError> {
+        self.parse_series(buf, 0..buf.len())
+    }
+
+    fn parse_series(&mut self, buf: &'a [u8], range: Range<usize>) -> Result<(), WireError> {
+        let (labels_from, samples_from) = (self.labels.len(), self.samples.len());
+        let (mut exemplars, mut histograms) = (0, 0);
+        let mut r = Reader::new(buf, range.clone());
+        let result = (|| {
+            while !r.done() {
+                let (field, wire_type) = r.key()?;
+                match field {
+                    SERIES_LABELS => {
+                        r.expect(wire_type, LEN)?;
+                        let body = r.len_delimited()?;
+                        self.labels.push(parse_label(buf, body)?);
+                    }
+                    SERIES_SAMPLES => {
+                        r.expect(wire_type, LEN)?;
+                        let body = r.len_delimited()?;
+                        self.samples.push(parse_sample(buf, body)?);
+                    }
+                    SERIES_EXEMPLARS | SERIES_HISTOGRAMS => {
+                        r.expect(wire_type, LEN)?;
+                        r.len_delimited()?;
+                        if field == SERIES_EXEMPLARS {
+                            exemplars += 1;
+                        } else {
+                            histograms += 1;
+                        }
+                    }
+                    _ => r.skip(wire_type)?,
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            // Leave the batch as it was: a caller may report the error and go on.
+            self.labels.truncate(labels_from);
+            self.samples.truncate(samples_from);
+            return Err(e);
+        }
+        self.series.push(SeriesSpan {
+            labels: labels_from..self.labels.len(),
+            samples: samples_from..self.samples.len(),
+            exemplars,
+            histograms,
+            raw: &buf[range],
+        });
+        Ok(())
+    }
+
+    /// Number of series.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Whether the batch has no series.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Series `i`, in request order.
+    pub fn series(&self, i: usize) -> WireSeries<'_, 'a> {
+        let span = &self.series[i];
+        WireSeries {
+            labels: &self.labels[span.labels.clone()],
+            samples: &self.samples[span.samples.clone()],
+            exemplars: span.exemplars,
+            histograms: span.histograms,
+            raw: span.raw,
+        }
+    }
+
+    /// Every series, in request order.
+    pub fn iter(&self) -> impl Iterator<Item = WireSeries<'_, 'a>> + '_ {
+        (0..self.len()).map(|i| self.series(i))
+    }
+}
+
+fn parse_label(buf: &[u8], range: Range<usize>) -> Result<(&str, &str), WireError> {
+    let (mut name, mut value) = ("", "");
+    let mut r = Reader::new(buf, range);
+    while !r.done() {
+        let (field, wire_type) = r.key()?;
+        match field {
+            1 => {
+                r.expect(wire_type, LEN)?;
+                name = r.string()?;
+            }
+            2 => {
+                r.expect(wire_type, LEN)?;
+                value = r.string()?;
+            }
+            _ => r.skip(wire_type)?,
+        }
+    }
+    Ok((name, value))
+}
+
+fn parse_sample(buf: &[u8], range: Range<usize>) -> Result<Sample, WireError> {
+    let (mut v, mut t) = (0.0, 0i64);
+    let mut r = Reader::new(buf, range);
+    while !r.done() {
+        let (field, wire_type) = r.key()?;
+        match field {
+            1 => {
+                r.expect(wire_type, FIXED64)?;
+                v = f64::from_bits(r.fixed64()?);
+            }
+            2 => {
+                r.expect(wire_type, VARINT)?;
+                // int64 on the wire: two's complement in a 64-bit varint.
+                t = r.varint()? as i64;
+            }
+            _ => r.skip(wire_type)?,
+        }
+    }
+    Ok(Sample::new(t, v))
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_len(out: &mut Vec<u8>, field: u32, len: usize) {
+    put_varint(out, (u64::from(field) << 3) | u64::from(LEN));
+    put_varint(out, len as u64);
+}
+
+fn varint_len(n: u64) -> usize {
+    (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Encodes a `prometheus.TimeSeries` body (no tag or length) with these labels and
+/// float samples, as prost would: what the receiver forwards for a series it trimmed.
+pub fn encode_series(labels: &[(&str, &str)], samples: &[Sample]) -> Vec<u8> {
+    let label_len = |n: &str, v: &str| {
+        let mut len = 0;
+        for s in [n, v] {
+            // proto3 leaves empty strings out.
+            if !s.is_empty() {
+                len += 1 + varint_len(s.len() as u64) + s.len();
+            }
+        }
+        len
+    };
+    let sample_len = |s: &Sample| {
+        let mut len = 0;
+        if s.v.to_bits() != 0 {
+            len += 1 + 8;
+        }
+        if s.t != 0 {
+            len += 1 + varint_len(s.t as u64);
+        }
+        len
+    };
+    let mut out = Vec::with_capacity(
+        labels
+            .iter()
+            .map(|(n, v)| 2 + label_len(n, v))
+            .sum::<usize>()
+            + samples.iter().map(|s| 2 + sample_len(s)).sum::<usize>(),
+    );
+    for (name, value) in labels {
+        put_len(&mut out, SERIES_LABELS, label_len(name, value));
+        for (field, s) in [(1, name), (2, value)] {
+            if !s.is_empty() {
+                put_len(&mut out, field, s.len());
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+    for s in samples {
+        put_len(&mut out, SERIES_SAMPLES, sample_len(s));
+        if s.v.to_bits() != 0 {
+            out.push((1 << 3) | FIXED64);
+            out.extend_from_slice(&s.v.to_bits().to_le_bytes());
+        }
+        if s.t != 0 {
+            out.push((2 << 3) | VARINT);
+            put_varint(&mut out, s.t as u64);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

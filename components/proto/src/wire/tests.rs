@@ -1,0 +1,281 @@
+use proptest::prelude::*;
+use prost::Message;
+
+use super::*;
+use crate::prometheus::{
+    Exemplar, Histogram, Label, MetricMetadata, Sample as WireSample, TimeSeries, WriteRequest,
+};
+
+fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
+    TimeSeries {
+        labels: labels
+            .iter()
+            .map(|(n, v)| Label {
+                name: (*n).into(),
+                value: (*v).into(),
+            })
+            .collect(),
+        samples: samples
+            .iter()
+            .map(|&(timestamp, value)| WireSample { value, timestamp })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// The parse of `ts` matches prost's decode of the same bytes, value bits included.
+fn assert_same(parsed: WireSeries<'_, '_>, ts: &TimeSeries) {
+    // What is on the wire: prost leaves out a -0.0 value, like any default.
+    let ts = &TimeSeries::decode(ts.encode_to_vec().as_slice()).unwrap();
+    let labels: Vec<(&str, &str)> = ts
+        .labels
+        .iter()
+        .map(|l| (l.name.as_str(), l.value.as_str()))
+        .collect();
+    assert_eq!(parsed.labels, labels.as_slice());
+    let want: Vec<(i64, u64)> = ts
+        .samples
+        .iter()
+        .map(|s| (s.timestamp, s.value.to_bits()))
+        .collect();
+    let got: Vec<(i64, u64)> = parsed
+        .samples
+        .iter()
+        .map(|s| (s.t, s.v.to_bits()))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(parsed.exemplars, ts.exemplars.len());
+    assert_eq!(parsed.histograms, ts.histograms.len());
+    // NaN is not equal to itself: compare what prost makes of both.
+    assert_eq!(
+        TimeSeries::decode(parsed.raw).unwrap().encode_to_vec(),
+        ts.encode_to_vec()
+    );
+}
+
+#[test]
+fn reads_a_write_request_like_prost_and_skips_metadata() {
+    let mut with_extras = series(&[("__name__", "up"), ("job", "")], &[(-5, f64::NAN)]);
+    with_extras.exemplars.push(Exemplar::default());
+    with_extras.histograms.push(Histogram::default());
+    with_extras.histograms.push(Histogram::default());
+    let req = WriteRequest {
+        timeseries: vec![
+            series(
+                &[("__name__", "up"), ("job", "ünïcode")],
+                &[
+                    (1, 1.0),
+                    (2, 0.0),
+                    (i64::MIN, -0.0),
+                    (i64::MAX, f64::INFINITY),
+                ],
+            ),
+            with_extras,
+            series(&[], &[]),
+        ],
+        metadata: vec![MetricMetadata {
+            metric_family_name: "up".into(),
+            help: "is it up".into(),
+            ..Default::default()
+        }],
+    };
+    let buf = req.encode_to_vec();
+    let batch = WireBatch::parse_write_request(&buf).unwrap();
+    assert_eq!(batch.len(), 3);
+    for (parsed, ts) in batch.iter().zip(&req.timeseries) {
+        assert_same(parsed, ts);
+    }
+    assert!(WireBatch::parse_write_request(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn single_series_are_collected_into_one_batch() {
+    let a = series(&[("__name__", "a")], &[(1, 1.0)]).encode_to_vec();
+    let b = series(&[("__name__", "b")], &[(2, 2.0), (3, 3.0)]).encode_to_vec();
+    let mut batch = WireBatch::default();
+    batch.push_series(&a).unwrap();
+    // A broken series leaves the batch as it was.
+    assert!(batch.push_series(&b[..b.len() - 1]).is_err());
+    batch.push_series(&b).unwrap();
+    assert_eq!(batch.len(), 2);
+    assert_eq!(batch.series(0).labels, [("__name__", "a")]);
+    assert_eq!(batch.series(1).labels, [("__name__", "b")]);
+    assert_eq!(batch.series(1).samples.len(), 2);
+    assert_eq!(batch.series(1).raw, b.as_slice());
+}
+
+#[test]
+fn malformed_bytes_are_errors_with_an_offset() {
+    let ts = series(&[("__name__", "up")], &[(1000, 1.0)]);
+    let req = WriteRequest {
+        timeseries: vec![ts],
+        ..Default::default()
+    }
+    .encode_to_vec();
+    // Every strict prefix cuts a field short somewhere.
+    for cut in 1..req.len() {
+        assert!(
+            WireBatch::parse_write_request(&req[..cut]).is_err(),
+            "prefix of {cut} bytes"
+        );
+    }
+    // A label value that is not UTF-8.
+    let mut bad = series(&[("__name__", "up")], &[]).encode_to_vec();
+    let last = bad.len() - 1;
+    bad[last] = 0xff;
+    let err = WireBatch::default().push_series(&bad).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("string is not valid UTF-8 at byte {}", last - 1)
+    );
+    // A sample value sent as a varint.
+    let err = WireBatch::default()
+        .push_series(&[0x12, 0x02, 0x08, 0x01])
+        .unwrap_err();
+    assert_eq!(err.to_string(), "field has the wrong wire type at byte 3");
+    // Eleven continuation bytes.
+    assert!(WireBatch::parse_write_request(&[0xff; 11]).is_err());
+    // A group (wire type 3) is not something remote write sends.
+    assert!(WireBatch::parse_write_request(&[0x0b]).is_err());
+}
+
+#[test]
+fn encoded_series_decode_with_prost() {
+    let labels = [("__name__", "x"), ("empty", ""), ("z", "é")];
+    let samples = [
+        Sample::new(0, 0.0),
+        Sample::new(-1, -0.0),
+        Sample::new(1_700_000_000_000, f64::NAN),
+        Sample::new(i64::MAX, f64::NEG_INFINITY),
+    ];
+    let buf = encode_series(&labels, &samples);
+    let ts = TimeSeries::decode(buf.as_slice()).unwrap();
+    let prost_bits: Vec<(i64, u64)> = ts
+        .samples
+        .iter()
+        .map(|s| (s.timestamp, s.value.to_bits()))
+        .collect();
+    let mut batch = WireBatch::default();
+    batch.push_series(&buf).unwrap();
+    assert_eq!(batch.series(0).labels, labels);
+    let bits: Vec<(i64, u64)> = samples.iter().map(|s| (s.t, s.v.to_bits())).collect();
+    let got: Vec<(i64, u64)> = batch
+        .series(0)
+        .samples
+        .iter()
+        .map(|s| (s.t, s.v.to_bits()))
+        .collect();
+    assert_eq!(got, bits);
+    // -0.0 survives, for prost too.
+    assert_eq!(prost_bits, bits);
+    // Without -0.0 it is byte for byte what prost writes.
+    assert_eq!(
+        encode_series(&labels, &samples[2..]),
+        series(
+            &labels,
+            &samples[2..].iter().map(|s| (s.t, s.v)).collect::<Vec<_>>()
+        )
+        .encode_to_vec()
+    );
+}
+
+/// `WriteRequest` and `TimeSeries` with just the fields the reader decodes.
+#[derive(Clone, PartialEq, prost::Message)]
+struct SeriesOnly {
+    #[prost(message, repeated, tag = "1")]
+    timeseries: Vec<LabelsAndSamples>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct LabelsAndSamples {
+    #[prost(message, repeated, tag = "1")]
+    labels: Vec<Label>,
+    #[prost(message, repeated, tag = "2")]
+    samples: Vec<WireSample>,
+}
+
+fn arb_series() -> impl Strategy<Value = TimeSeries> {
+    (
+        prop::collection::vec((".{0,6}", ".{0,6}"), 0..5),
+        prop::collection::vec((any::<i64>(), any::<u64>()), 0..6),
+        0..2usize,
+        0..2usize,
+    )
+        .prop_map(|(labels, samples, exemplars, histograms)| TimeSeries {
+            labels: labels
+                .into_iter()
+                .map(|(name, value)| Label { name, value })
+                .collect(),
+            samples: samples
+                .into_iter()
+                .map(|(timestamp, bits)| WireSample {
+                    value: f64::from_bits(bits),
+                    timestamp,
+                })
+                .collect(),
+            exemplars: vec![Exemplar::default(); exemplars],
+            histograms: vec![Histogram::default(); histograms],
+        })
+}
+
+proptest! {
+    #[test]
+    fn any_write_request_reads_like_prost(tss in prop::collection::vec(arb_series(), 0..5)) {
+        let req = WriteRequest { timeseries: tss, ..Default::default() };
+        let buf = req.encode_to_vec();
+        let batch = WireBatch::parse_write_request(&buf).unwrap();
+        prop_assert_eq!(batch.len(), req.timeseries.len());
+        for (parsed, ts) in batch.iter().zip(&req.timeseries) {
+            assert_same(parsed, ts);
+        }
+    }
+
+    /// Whatever the reader accepts, prost accepts and reads the same way (prost with
+    /// only the fields the reader decodes: metadata, exemplars and histograms are skipped
+    /// unread by both).
+    #[test]
+    fn damaged_bytes_are_never_read_differently(
+        ts in arb_series(),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let mut buf = WriteRequest { timeseries: vec![ts], ..Default::default() }.encode_to_vec();
+        if buf.is_empty() {
+            return Ok(());
+        }
+        for (at, byte) in flips {
+            let i = at.index(buf.len());
+            buf[i] = byte;
+        }
+        if let Ok(batch) = WireBatch::parse_write_request(&buf) {
+            let req = SeriesOnly::decode(buf.as_slice()).expect("prost refuses what the reader read");
+            prop_assert_eq!(batch.len(), req.timeseries.len());
+            for (parsed, ts) in batch.iter().zip(&req.timeseries) {
+                let labels: Vec<(&str, &str)> =
+                    ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+                prop_assert_eq!(parsed.labels, labels.as_slice());
+                let samples: Vec<(i64, u64)> =
+                    ts.samples.iter().map(|s| (s.timestamp, s.value.to_bits())).collect();
+                let got: Vec<(i64, u64)> =
+                    parsed.samples.iter().map(|s| (s.t, s.v.to_bits())).collect();
+                prop_assert_eq!(got, samples);
+            }
+        }
+    }
+
+    #[test]
+    fn encoded_series_round_trip(
+        labels in prop::collection::vec((".{0,6}", ".{0,6}"), 0..5),
+        samples in prop::collection::vec((any::<i64>(), any::<u64>()), 0..6),
+    ) {
+        let labels: Vec<(&str, &str)> = labels.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let samples: Vec<Sample> = samples.iter().map(|&(t, b)| Sample::new(t, f64::from_bits(b))).collect();
+        let buf = encode_series(&labels, &samples);
+        let mut batch = WireBatch::default();
+        batch.push_series(&buf).unwrap();
+        prop_assert_eq!(batch.series(0).labels, labels.as_slice());
+        let got: Vec<(i64, u64)> = batch.series(0).samples.iter().map(|s| (s.t, s.v.to_bits())).collect();
+        let want: Vec<(i64, u64)> = samples.iter().map(|s| (s.t, s.v.to_bits())).collect();
+        prop_assert_eq!(got, want);
+        prop_assert!(TimeSeries::decode(buf.as_slice()).is_ok());
+    }
+}
