@@ -163,7 +163,9 @@ start_server() {
 # ---------------------------------------------------------------------------------------
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
     log "building release binaries"
-    (cd "$ROOT" && cargo build --release -p cairn --bin cairn -p cairn-loadgen)
+    # `--bin` filters every package given, so name each binary.
+    (cd "$ROOT" && cargo build --release -p cairn -p cairn-loadgen \
+      --bin cairn --bin cairn-loadgen --bin cairn-loadgen-backfill)
 fi
 for b in "$CAIRN_BIN" "$LOADGEN_BIN" "$BACKFILL_BIN"; do
     [[ -x $b ]] || die "missing $b (build it, or set CARGO_TARGET_DIR)"
