@@ -320,8 +320,11 @@ async fn watch_loop(
             }
             Err(s) => {
                 failures += 1;
-                // Quiet while one node is down and another answers; loud when none does.
-                if (failures as usize).is_multiple_of(n) {
+                // Quiet while one node is down and another answers; loud when none does —
+                // after about five seconds of trying at startup, when meta may be starting
+                // alongside this process (always so in `cairn all`).
+                let rounds = if *received.borrow() { 1 } else { 10 };
+                if (failures as usize).is_multiple_of(n * rounds) {
                     tracing::warn!(meta = %addr, error = %s.message(), "cannot watch the ring on any meta node; serving the last known ring");
                 }
             }

@@ -28,9 +28,17 @@ pub struct Distributor {
     heartbeat_timeout: Duration,
     push_timeout: Duration,
     /// One lazily connecting client per ingester address, created on first use so a
-    /// ring that gains members needs no restart.
-    clients: Mutex<HashMap<String, IngesterClient<Channel>>>,
+    /// ring that gains members needs no restart, and dropped when its address leaves
+    /// the ring so departed ingesters hold no connections.
+    clients: Mutex<Clients>,
     metrics: DistributorMetrics,
+}
+
+/// The client cache and the ring snapshot it was last pruned against.
+#[derive(Debug, Default)]
+struct Clients {
+    ring: Option<Arc<Ring>>,
+    by_addr: HashMap<String, IngesterClient<Channel>>,
 }
 
 /// What the ingesters did with a write.
@@ -95,7 +103,7 @@ impl Distributor {
             replication_factor,
             heartbeat_timeout,
             push_timeout,
-            clients: Mutex::new(HashMap::new()),
+            clients: Mutex::default(),
             metrics: DistributorMetrics::new(registry),
         })
     }
@@ -116,8 +124,26 @@ impl Distributor {
         )
     }
 
+    /// Drops the clients of addresses `ring` no longer has, once per new snapshot.
+    fn prune_clients(&self, ring: &Arc<Ring>) {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if clients.ring.as_ref().is_some_and(|r| Arc::ptr_eq(r, ring)) {
+            return;
+        }
+        let before = clients.by_addr.len();
+        clients
+            .by_addr
+            .retain(|addr, _| ring.members().iter().any(|m| &m.addr == addr));
+        let dropped = before - clients.by_addr.len();
+        if dropped > 0 {
+            tracing::info!(dropped, "dropped clients of ingesters that left the ring");
+        }
+        clients.ring = Some(ring.clone());
+    }
+
     fn client(&self, addr: &str) -> Result<IngesterClient<Channel>, String> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let clients = &mut clients.by_addr;
         if let Some(c) = clients.get(addr) {
             return Ok(c.clone());
         }
@@ -148,6 +174,7 @@ impl Distributor {
         series: &[Forward<'_, '_>],
     ) -> Result<PushOutcome, ReceiveError> {
         let ring = self.ring.current();
+        self.prune_clients(&ring);
         if ring.is_empty() {
             self.quorum_failure("no_ingesters", series.len());
             return Err(ReceiveError::Unavailable(
@@ -334,4 +361,49 @@ fn scale(n: u64, num: u64, den: u64) -> u64 {
         return n;
     }
     ((u128::from(n) * u128::from(num) + u128::from(den) / 2) / u128::from(den)) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn cached(d: &Distributor) -> Vec<String> {
+        let clients = d.clients.lock().unwrap();
+        let mut addrs: Vec<String> = clients.by_addr.keys().cloned().collect();
+        addrs.sort();
+        addrs
+    }
+
+    #[tokio::test]
+    async fn clients_of_departed_ingesters_are_dropped() {
+        // Nothing listens on these ports: pushes fail, but their clients are made.
+        let specs = |n: usize| -> Vec<String> {
+            (1..=n).map(|i| format!("ing-{i}=127.0.0.1:{i}")).collect()
+        };
+        let ring = Arc::new(StaticRing::from_specs(&specs(3), 16).unwrap());
+        let d = Distributor::new(
+            ring.clone(),
+            3,
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+            &mut Registry::default(),
+        )
+        .unwrap();
+        let labels = [("__name__", "m")];
+        let series = [Forward {
+            labels: &labels,
+            samples: 1,
+            body: Bytes::new(),
+        }];
+        let tenant = TenantId::new("t").unwrap();
+        assert!(d.push(&tenant, &series).await.is_err());
+        assert_eq!(cached(&d), ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]);
+
+        let smaller = StaticRing::from_specs(&specs(2), 16).unwrap().current();
+        ring.update(Ring::clone(&smaller));
+        assert!(d.push(&tenant, &series).await.is_err());
+        assert_eq!(cached(&d), ["127.0.0.1:1", "127.0.0.1:2"]);
+    }
 }
