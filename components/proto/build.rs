@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "thanos/storepb/types.proto",
         "thanos/storepb/rpc.proto",
         "thanos/infopb/rpc.proto",
+        "thanos/metadatapb/rpc.proto",
         "cairn/ingest/v1/ingest.proto",
         "cairn/meta/v1/meta.proto",
     ]
@@ -30,6 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         // Receivers forward the series bytes they received; `Bytes` keeps them shared.
         .bytes(".cairn.ingest.v1.PushRequest.timeseries")
+        .bytes(".cairn.ingest.v1.PushRequest.metadata")
         .compile_protos(&files, &[root.clone(), include])?;
     println!("cargo:rerun-if-changed={}", root.display());
     Ok(())

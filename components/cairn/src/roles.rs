@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::Router;
 use cairn_compact::{CompactMetrics, Compactor};
-use cairn_ingest::{IngestMetrics, IngestService, Ingester, Shipper};
+use cairn_ingest::{IngestMetrics, IngestService, Ingester, MetadataService, Shipper};
 use cairn_model::TenantId;
 use cairn_ops::{ops_router, HttpMetrics, Readiness};
 use cairn_query::Querier;
@@ -433,6 +433,7 @@ async fn serve(roles: Roles, mut config: Config, query_own_store: bool) -> Resul
         let store = StoreService::new(ing.clone(), default_tenant.clone());
         grpc_routes
             .add_service(IngestService::new(ing.clone()).server())
+            .add_service(MetadataService::new(ing.clone(), default_tenant.clone()).server())
             .add_service(store.store_server())
             .add_service(store.info_server());
         ingester = Some((ing, shipper, background, shipping));

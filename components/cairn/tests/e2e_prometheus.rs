@@ -26,7 +26,7 @@ fn start_prometheus(dir: &std::path::Path, port: u16, cairn_http: u16) -> Proc {
     let config = format!(
         "global:\n  scrape_interval: 2s\n  evaluation_interval: 2s\n\
          scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n\
-         remote_write:\n  - url: http://127.0.0.1:{cairn_http}/api/v1/write\n    queue_config:\n      batch_send_deadline: 500ms\n"
+         remote_write:\n  - url: http://127.0.0.1:{cairn_http}/api/v1/write\n    queue_config:\n      batch_send_deadline: 500ms\n    metadata_config:\n      send_interval: 5s\n"
     );
     let config_path = dir.join("prometheus.yml");
     std::fs::write(&config_path, config).unwrap();
@@ -204,6 +204,39 @@ async fn cairn_answers_like_the_prometheus_that_writes_to_it() {
     let (_, ps) = get_json(&prom_url("/api/v1/series"), &params, None).await;
     let (_, cs) = get_json(&cairn.url("/api/v1/series"), &params, None).await;
     assert_eq!(ps["data"], cs["data"]);
+
+    // Metric metadata (type, help, unit) reaches Cairn with remote write and reads back
+    // as Prometheus serves it from its own targets.
+    for family in [
+        "prometheus_http_requests_total",
+        "prometheus_tsdb_head_series",
+        "go_goroutines",
+        "prometheus_http_request_duration_seconds",
+    ] {
+        let params = [("metric", family.to_string())];
+        let (_, pm) = get_json(&prom_url("/api/v1/metadata"), &params, None).await;
+        let (status, cm) = get_json(&cairn.url("/api/v1/metadata"), &params, None).await;
+        assert_eq!(status, 200, "{cm}");
+        assert!(pm["data"][family].is_array(), "{family}: {pm}");
+        assert_eq!(pm["data"], cm["data"], "{family}");
+    }
+    let (_, all) = get_json(&cairn.url("/api/v1/metadata"), &[], None).await;
+    let families = all["data"].as_object().unwrap().len();
+    assert!(families > 20, "{families} families: {all}");
+    let (_, two) = get_json(
+        &cairn.url("/api/v1/metadata"),
+        &[("limit", "2".into())],
+        None,
+    )
+    .await;
+    assert_eq!(two["data"].as_object().unwrap().len(), 2, "{two}");
+    let (status, bad) = get_json(
+        &cairn.url("/api/v1/metadata"),
+        &[("limit", "x".into())],
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{bad}");
     drop(prom);
 }
 

@@ -62,6 +62,12 @@ pub struct IngestConfig {
     /// Labels written into every shipped block's `meta.json` (e.g. `replica`), telling
     /// where the data came from.
     pub external_labels: BTreeMap<String, String>,
+    /// How long metric metadata (type, help, unit) a client sent is kept without being
+    /// sent again. Prometheus re-sends it every minute by default.
+    #[serde(with = "cairn_model::duration::serde_str")]
+    pub metadata_retain_period: Duration,
+    /// Metric families per tenant whose metadata is kept; more are dropped and counted.
+    pub max_metadata_per_tenant: usize,
     /// Who this ingester is on the ring (used when `ring.endpoints` is set, and in
     /// `cairn all`).
     pub lifecycle: LifecycleConfig,
@@ -119,6 +125,8 @@ impl Default for IngestConfig {
             head_retention_after_ship: Duration::from_secs(5 * 60),
             keep_shipped_blocks: Duration::ZERO,
             external_labels: BTreeMap::new(),
+            metadata_retain_period: Duration::from_secs(10 * 60),
+            max_metadata_per_tenant: 10_000,
             lifecycle: LifecycleConfig::default(),
         }
     }
@@ -149,6 +157,9 @@ impl IngestConfig {
             || self.upload_backoff_max < self.upload_backoff_initial
         {
             return Err("ingest.upload_backoff_initial must be greater than 0 and at most ingest.upload_backoff_max".into());
+        }
+        if self.metadata_retain_period.is_zero() {
+            return Err("ingest.metadata_retain_period must be greater than 0".into());
         }
         if self.lifecycle.tokens == 0 || self.lifecycle.tokens > 4096 {
             return Err("ingest.lifecycle.tokens must be between 1 and 4096".into());

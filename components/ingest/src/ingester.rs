@@ -6,11 +6,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use cairn_model::validate::wire_labels;
 use cairn_model::{Labels, Sample, TenantId};
-use cairn_proto::wire::WireBatch;
+use cairn_proto::wire::{WireBatch, WireMetadata};
 use cairn_storeapi::{RawChunk, RawSeries, SeriesQuery, StoreApiError, StoreBackend, StoreInfo};
 use cairn_tsdb::{AppendReport, Tsdb};
 use tokio::task::JoinHandle;
 
+use crate::metadata::{MetadataStore, MetricMeta};
 use crate::metrics::{IngestMetrics, ReasonLabel};
 use crate::{IngestConfig, IngestError};
 
@@ -36,6 +37,8 @@ pub struct Ingester {
     /// [`refuse_writes`](Self::refuse_writes) returns only after the last acknowledged
     /// push is in the head.
     accepting: tokio::sync::RwLock<bool>,
+    /// Metric metadata clients sent, in memory only.
+    metadata: MetadataStore,
 }
 
 impl Ingester {
@@ -51,8 +54,13 @@ impl Ingester {
         let tsdb = tokio::task::spawn_blocking(move || Tsdb::open(dir, options))
             .await
             .map_err(|e| IngestError::Task(e.to_string()))??;
+        let metadata = MetadataStore::new(
+            config.metadata_retain_period,
+            config.max_metadata_per_tenant,
+        );
         let ingester = Arc::new(Self {
             tsdb: Arc::new(tsdb),
+            metadata,
             config,
             metrics,
             accepting: tokio::sync::RwLock::new(true),
@@ -104,14 +112,28 @@ impl Ingester {
     }
 
     /// Appends series sent as encoded `prometheus.TimeSeries` (the write path's wire
-    /// form), reading them without copying their labels (see [`cairn_proto::wire`]).
-    /// Series with invalid labels are refused and reported; bytes that are not a
-    /// `TimeSeries` fail the whole push before anything is appended.
+    /// form), reading them without copying their labels (see [`cairn_proto::wire`]),
+    /// and keeps the encoded `prometheus.MetricMetadata` in `metadata`. Series with
+    /// invalid labels are refused and reported; bytes that are not a `TimeSeries` or
+    /// `MetricMetadata` fail the whole push before anything is kept.
     pub async fn push_encoded(
         self: &Arc<Self>,
         tenant: TenantId,
         series: Vec<Bytes>,
+        metadata: Vec<Bytes>,
     ) -> Result<EncodedPushReport, IngestError> {
+        let metadata = metadata
+            .iter()
+            .enumerate()
+            .map(|(i, buf)| {
+                WireMetadata::parse(buf)
+                    .map_err(|e| IngestError::InvalidSeries(format!("metadata {i}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let dropped = self.metadata.add(&tenant, &metadata);
+        if dropped > 0 {
+            self.metrics.metadata_dropped.inc_by(dropped as u64);
+        }
         let (append, invalid_labels) = self
             .append_with(move |tsdb| {
                 let mut batch = WireBatch::default();
@@ -164,6 +186,17 @@ impl Ingester {
                 .inc_by(r.count as u64);
         }
         Ok((report, extra))
+    }
+
+    /// `tenant`'s metric metadata for `metric` (all if `None`), at most `limit`
+    /// families (0 = all).
+    pub fn metric_metadata(
+        &self,
+        tenant: &TenantId,
+        metric: Option<&str>,
+        limit: usize,
+    ) -> std::collections::BTreeMap<String, Vec<MetricMeta>> {
+        self.metadata.get(tenant, metric, limit)
     }
 
     /// Stops taking pushes (they fail as unavailable, so receivers write elsewhere) and

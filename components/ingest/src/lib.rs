@@ -3,11 +3,13 @@
 //!
 //! ```text
 //!  receiver ──cairn.ingest.v1.Ingester/Push──▶ IngestService
-//!                                                │ labels checked, TimeSeries → (Labels, [Sample])
+//!                                                │ encoded TimeSeries read in place (cairn_proto::wire),
+//!                                                │ labels checked; metric metadata → MetadataStore (memory)
 //!                                                ▼
-//!                                     cairn_tsdb::Tsdb::append (WAL write, then head)
+//!                                     cairn_tsdb::Tsdb::append (WAL write, then head; borrowed labels)
 //!                                                │ rejections (out of order, duplicate) → PushResponse
 //!  querier ◀──thanos.Store/Series, LabelNames, LabelValues, thanos.info.Info── Ingester (StoreBackend)
+//!          ◀──thanos.Metadata/MetricMetadata── MetadataService
 //!                                                │ Tsdb::select → raw XOR chunks, sorted by labels
 //!  Shipper (every ship_interval, per tenant; see the `shipper` module):
 //!    head range [k·block_range, (k+1)·block_range) complete (+ grace)
@@ -22,6 +24,7 @@
 mod config;
 mod error;
 mod ingester;
+mod metadata;
 mod metrics;
 mod service;
 mod shipper;
@@ -29,6 +32,7 @@ mod shipper;
 pub use config::{IngestConfig, LifecycleConfig, WalFsync};
 pub use error::IngestError;
 pub use ingester::{EncodedPushReport, Ingester};
+pub use metadata::MetricMeta;
 pub use metrics::IngestMetrics;
-pub use service::IngestService;
+pub use service::{IngestService, MetadataService};
 pub use shipper::{ShipReport, Shipper};

@@ -36,6 +36,7 @@ pub struct IngestMetrics {
     pub(crate) block_upload_bytes: Counter,
     pub(crate) last_upload_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub(crate) head_truncations: Family<ResultLabel, Counter>,
+    pub(crate) metadata_dropped: Counter,
 }
 
 impl IngestMetrics {
@@ -56,7 +57,13 @@ impl IngestMetrics {
             block_upload_bytes: Counter::default(),
             last_upload_seconds: Gauge::default(),
             head_truncations: Family::default(),
+            metadata_dropped: Counter::default(),
         };
+        registry.register(
+            "cairn_ingest_metadata_dropped",
+            "Metric metadata entries dropped because the tenant has ingest.max_metadata_per_tenant families",
+            m.metadata_dropped.clone(),
+        );
         registry.register(
             "cairn_ingest_samples_appended",
             "Samples appended to heads",

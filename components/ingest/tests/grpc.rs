@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cairn_ingest::{IngestConfig, IngestMetrics, IngestService, Ingester};
+use cairn_ingest::{IngestConfig, IngestMetrics, IngestService, Ingester, MetadataService};
 use cairn_model::{Labels, MatchOp, Matcher, TenantId};
 use cairn_proto::cairn::ingest::v1::{ingester_client::IngesterClient, PushRequest};
 use cairn_proto::prometheus::{Label, Sample, TimeSeries};
@@ -48,7 +48,8 @@ async fn start(dir: &std::path::Path) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let server = tonic::transport::Server::builder()
-        .add_service(IngestService::new(ingester).server())
+        .add_service(IngestService::new(ingester.clone()).server())
+        .add_service(MetadataService::new(ingester, TenantId::new("anonymous").unwrap()).server())
         .add_service(store.store_server())
         .add_service(store.info_server())
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
@@ -89,6 +90,7 @@ async fn pushed_samples_come_back_over_the_storeapi_sorted_and_per_tenant() {
                     &points[..10],
                 ),
             ],
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -104,6 +106,7 @@ async fn pushed_samples_come_back_over_the_storeapi_sorted_and_per_tenant() {
                 &[("__name__", "b_metric"), ("job", "x")],
                 &[(0, 1.0), (points[299].0, -1.0)],
             )],
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -195,6 +198,7 @@ async fn a_push_with_an_invalid_tenant_is_refused() {
         .push(PushRequest {
             tenant: "../etc".into(),
             timeseries: vec![],
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -213,6 +217,7 @@ async fn a_push_with_bytes_that_are_no_series_is_refused_whole() {
         .push(PushRequest {
             tenant: "t".into(),
             timeseries: vec![good.clone(), bytes::Bytes::from_static(&[0x0a, 0x05, 0x0a])],
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -223,6 +228,7 @@ async fn a_push_with_bytes_that_are_no_series_is_refused_whole() {
         .push(PushRequest {
             tenant: "t".into(),
             timeseries: vec![good, ts(&[("__name__", "m")], &[(500, 1.0)])],
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -230,4 +236,68 @@ async fn a_push_with_bytes_that_are_no_series_is_refused_whole() {
     assert_eq!(resp.samples_appended, 1);
     let reasons: Vec<&str> = resp.rejections.iter().map(|r| r.reason.as_str()).collect();
     assert_eq!(reasons, ["out_of_order"]);
+}
+
+#[tokio::test]
+async fn pushed_metadata_is_served_per_tenant_over_the_thanos_metadata_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start(dir.path()).await;
+    let mut push = IngesterClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let meta = |kind: i32, family: &str, help: &str| -> bytes::Bytes {
+        cairn_proto::prometheus::MetricMetadata {
+            r#type: kind,
+            metric_family_name: family.into(),
+            help: help.into(),
+            unit: String::new(),
+        }
+        .encode_to_vec()
+        .into()
+    };
+    push.push(PushRequest {
+        tenant: "team-a".into(),
+        metadata: vec![
+            meta(1, "http_requests_total", "Requests served."),
+            meta(2, "temperature_celsius", "Room temperature."),
+        ],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // Bytes that are no MetricMetadata refuse the push.
+    let err = push
+        .push(PushRequest {
+            tenant: "team-a".into(),
+            metadata: vec![bytes::Bytes::from_static(&[0x12, 0x05])],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+
+    let client = StoreClient::connect_lazy(&addr, Duration::from_secs(5)).unwrap();
+    let (all, warnings) = client
+        .metric_metadata(&TenantId::new("team-a").unwrap(), "", 0)
+        .await
+        .unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(
+        all.keys().collect::<Vec<_>>(),
+        ["http_requests_total", "temperature_celsius"]
+    );
+    let want: std::collections::BTreeSet<(String, String, String)> =
+        [("counter".into(), "Requests served.".into(), String::new())].into();
+    assert_eq!(all["http_requests_total"], want);
+    let (one, _) = client
+        .metric_metadata(&TenantId::new("team-a").unwrap(), "temperature_celsius", 0)
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one["temperature_celsius"].iter().next().unwrap().0, "gauge");
+    let (other, _) = client
+        .metric_metadata(&TenantId::new("team-b").unwrap(), "", 0)
+        .await
+        .unwrap();
+    assert!(other.is_empty(), "{other:?}");
 }

@@ -28,7 +28,7 @@ pub mod prometheus {
     include!(concat!(env!("OUT_DIR"), "/prometheus.rs"));
 }
 
-/// Thanos StoreAPI (`thanos` package) and Info API (`thanos.info`).
+/// Thanos StoreAPI and Metadata API (`thanos` package) and Info API (`thanos.info`).
 #[allow(
     unreachable_pub,
     missing_debug_implementations,

@@ -16,7 +16,8 @@
 //! It reads exactly the protobuf wire format prost writes and accepts what prost accepts
 //! for these messages (fields in any order, unknown fields skipped, repeated scalars of
 //! a message last-wins); strings must be UTF-8, as prost requires. Exemplars and native
-//! histograms are counted, not decoded: the write path refuses or drops them.
+//! histograms are counted, not decoded: the write path refuses or drops them. Metric
+//! metadata is read the same way ([`WireMetadata`]).
 //! [`encode_series`] writes the other direction for a series the receiver trimmed.
 
 use std::ops::Range;
@@ -169,6 +170,81 @@ pub struct WireBatch<'a> {
     labels: Vec<(&'a str, &'a str)>,
     samples: Vec<Sample>,
     series: Vec<SeriesSpan<'a>>,
+    metadata: Vec<WireMetadata<'a>>,
+}
+
+/// One `prometheus.MetricMetadata` of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireMetadata<'a> {
+    /// The `MetricType` enum value (0 unknown, 1 counter, 2 gauge, 3 histogram,
+    /// 4 gaugehistogram, 5 summary, 6 info, 7 stateset).
+    pub kind: i32,
+    /// The metric family name.
+    pub family: &'a str,
+    /// The help text.
+    pub help: &'a str,
+    /// The unit.
+    pub unit: &'a str,
+    /// The encoded message, without its tag and length.
+    pub raw: &'a [u8],
+}
+
+impl<'a> WireMetadata<'a> {
+    /// Reads one encoded `prometheus.MetricMetadata` (a message body).
+    pub fn parse(buf: &'a [u8]) -> Result<Self, WireError> {
+        Self::parse_in(buf, 0..buf.len())
+    }
+
+    fn parse_in(buf: &'a [u8], range: Range<usize>) -> Result<Self, WireError> {
+        let mut m = WireMetadata {
+            kind: 0,
+            family: "",
+            help: "",
+            unit: "",
+            raw: &buf[range.clone()],
+        };
+        let mut r = Reader::new(buf, range);
+        while !r.done() {
+            let (field, wire_type) = r.key()?;
+            match field {
+                1 => {
+                    r.expect(wire_type, VARINT)?;
+                    // An enum is an int32 on the wire, sign-extended to 64 bits.
+                    m.kind = r.varint()? as i32;
+                }
+                2 | 4 | 5 => {
+                    r.expect(wire_type, LEN)?;
+                    let s = r.string()?;
+                    match field {
+                        2 => m.family = s,
+                        4 => m.help = s,
+                        _ => m.unit = s,
+                    }
+                }
+                _ => r.skip(wire_type)?,
+            }
+        }
+        Ok(m)
+    }
+
+    /// The type's name as Prometheus's HTTP API spells it.
+    pub fn kind_name(&self) -> &'static str {
+        metric_type_name(self.kind)
+    }
+}
+
+/// A `MetricType` enum value's name as Prometheus's HTTP API spells it.
+pub fn metric_type_name(kind: i32) -> &'static str {
+    match kind {
+        1 => "counter",
+        2 => "gauge",
+        3 => "histogram",
+        4 => "gaugehistogram",
+        5 => "summary",
+        6 => "info",
+        7 => "stateset",
+        _ => "unknown",
+    }
 }
 
 /// One series of a [`WireBatch`].
@@ -188,6 +264,7 @@ pub struct WireSeries<'b, 'a> {
 
 /// `WriteRequest` field numbers (remote write 1.0).
 const WRITE_REQUEST_TIMESERIES: u32 = 1;
+const WRITE_REQUEST_METADATA: u32 = 3;
 /// `TimeSeries` field numbers.
 const SERIES_LABELS: u32 = 1;
 const SERIES_SAMPLES: u32 = 2;
@@ -195,21 +272,32 @@ const SERIES_EXEMPLARS: u32 = 3;
 const SERIES_HISTOGRAMS: u32 = 4;
 
 impl<'a> WireBatch<'a> {
-    /// The series of an encoded `prometheus.WriteRequest`; its metadata is skipped.
+    /// The series and metric metadata of an encoded `prometheus.WriteRequest`.
     pub fn parse_write_request(buf: &'a [u8]) -> Result<Self, WireError> {
         let mut batch = Self::default();
         let mut r = Reader::new(buf, 0..buf.len());
         while !r.done() {
             let (field, wire_type) = r.key()?;
-            if field == WRITE_REQUEST_TIMESERIES {
-                r.expect(wire_type, LEN)?;
-                let range = r.len_delimited()?;
-                batch.parse_series(buf, range)?;
-            } else {
-                r.skip(wire_type)?;
+            match field {
+                WRITE_REQUEST_TIMESERIES => {
+                    r.expect(wire_type, LEN)?;
+                    let range = r.len_delimited()?;
+                    batch.parse_series(buf, range)?;
+                }
+                WRITE_REQUEST_METADATA => {
+                    r.expect(wire_type, LEN)?;
+                    let range = r.len_delimited()?;
+                    batch.metadata.push(WireMetadata::parse_in(buf, range)?);
+                }
+                _ => r.skip(wire_type)?,
             }
         }
         Ok(batch)
+    }
+
+    /// The metric metadata of the request, in request order.
+    pub fn metadata(&self) -> &[WireMetadata<'a>] {
+        &self.metadata
     }
 
     /// Adds one encoded `prometheus.TimeSeries` (a message body, no tag or length).

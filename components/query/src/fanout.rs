@@ -4,7 +4,8 @@ use cairn_promql::{
     EncodedChunk, SelectRequest, SelectResult, SeriesData, Storage, StorageError, StorageSeries,
 };
 use cairn_storeapi::{
-    merge_sorted, sorted_union, RawChunk, RawSeries, SeriesQuery, StoreApiError, StoreClient,
+    merge_sorted, sorted_union, MetricMetadataMap, RawChunk, RawSeries, SeriesQuery, StoreApiError,
+    StoreClient,
 };
 use futures::future::join_all;
 
@@ -138,6 +139,26 @@ impl FanoutStorage {
         let mut names = sorted_union(g.results);
         names.retain(|n| !self.replica_labels.contains(n));
         Ok((names, g.warnings))
+    }
+
+    /// Metric metadata from every store that serves it, merged by family.
+    pub async fn metric_metadata(
+        &self,
+        metric: &str,
+        limit: i32,
+    ) -> Result<(MetricMetadataMap, Vec<String>), StorageError> {
+        let g = self
+            .gather(i64::MIN, i64::MAX, |s| {
+                s.metric_metadata(&self.tenant, metric, limit)
+            })
+            .await?;
+        let mut merged = MetricMetadataMap::new();
+        for found in g.results {
+            for (family, metas) in found {
+                merged.entry(family).or_default().extend(metas);
+            }
+        }
+        Ok((merged, g.warnings))
     }
 
     /// Sorted union of one label's values from every store.

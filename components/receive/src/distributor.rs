@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 use tonic::transport::Channel;
 
 use crate::metrics::{DistributorMetrics, IngesterErrorLabels, IngesterLabel, ReasonLabel};
-use crate::validate::{describe, Forward, Rejections};
+use crate::validate::{describe, Forward, ForwardMetadata, Rejections};
 use crate::{ReceiveConfig, ReceiveError};
 
 /// Places series on the ring and pushes each to its replicas in parallel, one batch
@@ -39,6 +39,13 @@ pub struct Distributor {
 struct Clients {
     ring: Option<Arc<Ring>>,
     by_addr: HashMap<String, IngesterClient<Channel>>,
+}
+
+/// What one ingester is sent: indexes into the request's series and metadata.
+#[derive(Debug, Default)]
+struct Batch {
+    series: Vec<usize>,
+    metadata: Vec<usize>,
 }
 
 /// What the ingesters did with a write.
@@ -168,10 +175,14 @@ impl Distributor {
     /// Pushes series to their replicas. `Ok` only when every series was stored by a
     /// quorum of its replicas, or refused as bad data by a quorum (reported in the
     /// outcome's rejections); otherwise a retryable [`ReceiveError::Unavailable`].
+    ///
+    /// Metric metadata goes to the replicas of its family name (as if it were a series
+    /// with only `__name__`), best effort: it never decides the request's fate.
     pub(crate) async fn push(
         &self,
         tenant: &TenantId,
         series: &[Forward<'_, '_>],
+        metadata: &[ForwardMetadata<'_>],
     ) -> Result<PushOutcome, ReceiveError> {
         let ring = self.ring.current();
         self.prune_clients(&ring);
@@ -188,7 +199,7 @@ impl Distributor {
         // possible quorum fails the request before anything is sent.
         let mut replicas: Vec<Vec<usize>> = Vec::with_capacity(series.len());
         let mut quorums: Vec<usize> = Vec::with_capacity(series.len());
-        let mut batches: HashMap<usize, Vec<usize>> = HashMap::new();
+        let mut batches: HashMap<usize, Batch> = HashMap::new();
         for (i, ts) in series.iter().enumerate() {
             let token = series_token(tenant.as_str(), ts.labels.iter().copied());
             let set = ring
@@ -198,13 +209,22 @@ impl Distributor {
                     ReceiveError::Unavailable(e.to_string())
                 })?;
             for &m in &set.members {
-                batches.entry(m).or_default().push(i);
+                batches.entry(m).or_default().series.push(i);
             }
             quorums.push(set.quorum);
             replicas.push(set.members);
         }
+        for (i, meta) in metadata.iter().enumerate() {
+            let token = series_token(tenant.as_str(), [(cairn_model::METRIC_NAME, meta.family)]);
+            if let Ok(set) = ring.replicas(token, rf, Operation::Write, now, self.heartbeat_timeout)
+            {
+                for &m in &set.members {
+                    batches.entry(m).or_default().metadata.push(i);
+                }
+            }
+        }
 
-        let answers = self.send(&ring, tenant, series, &batches).await;
+        let answers = self.send(&ring, tenant, series, metadata, &batches).await;
         self.settle(&ring, series, &replicas, &quorums, &batches, answers)
     }
 
@@ -214,14 +234,24 @@ impl Distributor {
         ring: &Ring,
         tenant: &TenantId,
         series: &[Forward<'_, '_>],
-        batches: &HashMap<usize, Vec<usize>>,
+        metadata: &[ForwardMetadata<'_>],
+        batches: &HashMap<usize, Batch>,
     ) -> HashMap<usize, Answer> {
-        let pushes = batches.iter().map(|(&m, idxs)| {
+        let pushes = batches.iter().map(|(&m, batch)| {
             let member = &ring.members()[m];
             let client = self.client(&member.addr);
             let req = PushRequest {
                 tenant: tenant.as_str().to_owned(),
-                timeseries: idxs.iter().map(|&i| series[i].body.clone()).collect(),
+                timeseries: batch
+                    .series
+                    .iter()
+                    .map(|&i| series[i].body.clone())
+                    .collect(),
+                metadata: batch
+                    .metadata
+                    .iter()
+                    .map(|&i| metadata[i].body.clone())
+                    .collect(),
             };
             async move {
                 let start = Instant::now();
@@ -269,7 +299,7 @@ impl Distributor {
         series: &[Forward<'_, '_>],
         replicas: &[Vec<usize>],
         quorums: &[usize],
-        batches: &HashMap<usize, Vec<usize>>,
+        batches: &HashMap<usize, Batch>,
         answers: HashMap<usize, Answer>,
     ) -> Result<PushOutcome, ReceiveError> {
         let mut outcome = PushOutcome::default();
@@ -334,7 +364,11 @@ impl Distributor {
         let mut reported = Rejections::default();
         for (m, answer) in &answers {
             if let Answer::Stored(resp) = answer {
-                sent += batches[m].iter().map(|&i| series[i].samples).sum::<u64>();
+                sent += batches[m]
+                    .series
+                    .iter()
+                    .map(|&i| series[i].samples)
+                    .sum::<u64>();
                 appended += resp.samples_appended;
                 for r in &resp.rejections {
                     reported.add(&r.reason, r.samples, || r.example.clone());
@@ -398,12 +432,12 @@ mod tests {
             body: Bytes::new(),
         }];
         let tenant = TenantId::new("t").unwrap();
-        assert!(d.push(&tenant, &series).await.is_err());
+        assert!(d.push(&tenant, &series, &[]).await.is_err());
         assert_eq!(cached(&d), ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]);
 
         let smaller = StaticRing::from_specs(&specs(2), 16).unwrap().current();
         ring.update(Ring::clone(&smaller));
-        assert!(d.push(&tenant, &series).await.is_err());
+        assert!(d.push(&tenant, &series, &[]).await.is_err());
         assert_eq!(cached(&d), ["127.0.0.1:1", "127.0.0.1:2"]);
     }
 }

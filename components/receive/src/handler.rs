@@ -12,7 +12,7 @@ use cairn_proto::wire::WireBatch;
 use prometheus_client::registry::Registry;
 
 use crate::metrics::{ReasonLabel, ReceiveMetrics, TenantLabel};
-use crate::validate::{validate, Rejections, TimeBounds};
+use crate::validate::{metadata, validate, Rejections, TimeBounds};
 use crate::{Distributor, ReceiveConfig, ReceiveError};
 
 /// Paths that accept remote write, for compatibility with Prometheus, Mimir/Cortex and
@@ -121,10 +121,11 @@ impl Receiver {
         };
         let mut rejections = Rejections::default();
         let valid = validate(&batch, &raw, bounds, &mut rejections);
-        if !valid.is_empty() {
+        let metadata = metadata(&batch, &raw);
+        if !valid.is_empty() || !metadata.is_empty() {
             let outcome = self
                 .distributor
-                .push(&tenant, &valid)
+                .push(&tenant, &valid, &metadata)
                 .await
                 .map_err(|e| self.fail("ingester_unavailable", e))?;
             self.metrics

@@ -112,6 +112,27 @@ pub(crate) struct Forward<'b, 'a> {
     pub(crate) body: Bytes,
 }
 
+/// Metric metadata to forward: its family name (for placement) and its encoded
+/// `prometheus.MetricMetadata`, a view of the request buffer.
+#[derive(Debug, Clone)]
+pub(crate) struct ForwardMetadata<'a> {
+    pub(crate) family: &'a str,
+    pub(crate) body: Bytes,
+}
+
+/// The metadata of `batch` (parsed from `raw`) worth keeping: entries with a family name.
+pub(crate) fn metadata<'a>(batch: &WireBatch<'a>, raw: &Bytes) -> Vec<ForwardMetadata<'a>> {
+    batch
+        .metadata()
+        .iter()
+        .filter(|m| !m.family.is_empty())
+        .map(|m| ForwardMetadata {
+            family: m.family,
+            body: raw.slice_ref(m.raw),
+        })
+        .collect()
+}
+
 /// Drops every series and sample of `batch` (parsed from `raw`) that can never be
 /// accepted, recording why, and returns the rest ready to forward.
 pub(crate) fn validate<'b, 'a>(

@@ -16,7 +16,12 @@ pub struct StoreClient {
     addr: String,
     store: thanos::store_client::StoreClient<Channel>,
     info: infopb::info_client::InfoClient<Channel>,
+    metadata: thanos::metadata_client::MetadataClient<Channel>,
 }
+
+/// Metric metadata by family name: each distinct `(type, help, unit)`.
+pub type MetricMetadataMap =
+    std::collections::BTreeMap<String, std::collections::BTreeSet<(String, String, String)>>;
 
 impl StoreClient {
     /// A client for `addr` (`host:port` or a full `http://` URI). No connection is made
@@ -31,7 +36,9 @@ impl StoreClient {
             store: thanos::store_client::StoreClient::new(channel.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            info: infopb::info_client::InfoClient::new(channel),
+            info: infopb::info_client::InfoClient::new(channel.clone()),
+            metadata: thanos::metadata_client::MetadataClient::new(channel)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
         })
     }
 
@@ -53,6 +60,48 @@ impl StoreClient {
             addr: self.addr.clone(),
             status: Box::new(status),
         }
+    }
+
+    /// The Thanos Metadata API: metric metadata for `metric` (all if empty), at most
+    /// `limit` families (≤ 0: all), plus warnings. A store without the API (store
+    /// gateways, which hold no metadata) answers with nothing.
+    pub async fn metric_metadata(
+        &self,
+        tenant: &TenantId,
+        metric: &str,
+        limit: i32,
+    ) -> Result<(MetricMetadataMap, Vec<String>), StoreApiError> {
+        let req = self.request(
+            tenant,
+            thanos::MetricMetadataRequest {
+                metric: metric.to_owned(),
+                limit,
+                partial_response_strategy: thanos::PartialResponseStrategy::Abort as i32,
+            },
+        )?;
+        let mut stream = match self.metadata.clone().metric_metadata(req).await {
+            Ok(r) => r.into_inner(),
+            Err(s) if s.code() == tonic::Code::Unimplemented => {
+                return Ok((MetricMetadataMap::new(), Vec::new()))
+            }
+            Err(s) => return Err(self.rpc_error(s)),
+        };
+        let (mut found, mut warnings) = (MetricMetadataMap::new(), Vec::new());
+        while let Some(msg) = stream.message().await.map_err(|s| self.rpc_error(s))? {
+            match msg.result {
+                Some(thanos::metric_metadata_response::Result::Metadata(m)) => {
+                    for (family, entry) in m.metadata {
+                        found
+                            .entry(family)
+                            .or_default()
+                            .extend(entry.metas.into_iter().map(|m| (m.r#type, m.help, m.unit)));
+                    }
+                }
+                Some(thanos::metric_metadata_response::Result::Warning(w)) => warnings.push(w),
+                None => {}
+            }
+        }
+        Ok((found, warnings))
     }
 
     /// Streams `Series` and collects it: series sorted by labels plus store warnings.

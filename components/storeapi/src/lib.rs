@@ -21,7 +21,7 @@ mod error;
 mod merge;
 mod server;
 
-pub use client::StoreClient;
+pub use client::{MetricMetadataMap, StoreClient};
 pub use convert::{chunk_from_proto, chunk_to_proto};
 pub use error::StoreApiError;
 pub use merge::{merge_sorted, sort_and_dedup_chunks, sorted_union};

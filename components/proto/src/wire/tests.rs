@@ -54,7 +54,7 @@ fn assert_same(parsed: WireSeries<'_, '_>, ts: &TimeSeries) {
 }
 
 #[test]
-fn reads_a_write_request_like_prost_and_skips_metadata() {
+fn reads_a_write_request_like_prost_with_its_metadata() {
     let mut with_extras = series(&[("__name__", "up"), ("job", "")], &[(-5, f64::NAN)]);
     with_extras.exemplars.push(Exemplar::default());
     with_extras.histograms.push(Histogram::default());
@@ -74,6 +74,7 @@ fn reads_a_write_request_like_prost_and_skips_metadata() {
             series(&[], &[]),
         ],
         metadata: vec![MetricMetadata {
+            r#type: 1,
             metric_family_name: "up".into(),
             help: "is it up".into(),
             ..Default::default()
@@ -85,6 +86,18 @@ fn reads_a_write_request_like_prost_and_skips_metadata() {
     for (parsed, ts) in batch.iter().zip(&req.timeseries) {
         assert_same(parsed, ts);
     }
+    let meta = batch.metadata();
+    assert_eq!(meta.len(), 1);
+    assert_eq!(
+        (
+            meta[0].kind_name(),
+            meta[0].family,
+            meta[0].help,
+            meta[0].unit
+        ),
+        ("counter", "up", "is it up", "")
+    );
+    assert_eq!(meta[0].raw, req.metadata[0].encode_to_vec().as_slice());
     assert!(WireBatch::parse_write_request(&[]).unwrap().is_empty());
 }
 

@@ -258,6 +258,34 @@ impl Querier {
         .await
     }
 
+    /// `/api/v1/metadata`: what remote-write clients said about their metrics, as
+    /// Prometheus answers it — `{family: [{type, help, unit}, …]}`, with `metric`,
+    /// `limit` (families) and `limit_per_metric` (negative: no limit).
+    async fn metadata(&self, tenant: TenantId, p: Params) -> ApiResult {
+        let limit = int_param(&p, "limit")?;
+        let per_metric = int_param(&p, "limit_per_metric")?;
+        let storage = self.storage(tenant, &p)?;
+        let metric = p.get("metric").unwrap_or("");
+        let store_limit = i32::try_from(limit).unwrap_or(0);
+        let (found, warnings) = storage
+            .metric_metadata(metric, store_limit.max(0))
+            .await
+            .map_err(storage_error)?;
+        let mut data = serde_json::Map::new();
+        for (family, metas) in found {
+            if limit >= 0 && data.len() as i64 >= limit {
+                break;
+            }
+            let metas: Vec<JsonValue> = metas
+                .into_iter()
+                .take(usize::try_from(per_metric).unwrap_or(usize::MAX))
+                .map(|(kind, help, unit)| json!({"type": kind, "help": help, "unit": unit}))
+                .collect();
+            data.insert(family, JsonValue::Array(metas));
+        }
+        Ok(Json(json::success(JsonValue::Object(data), &warnings, &[])))
+    }
+
     /// Runs `lookup` once per `match[]` set (or once unrestricted) and answers with the
     /// sorted union of the strings, honouring `limit`.
     async fn union_over_match_sets<F, Fut>(&self, p: &Params, lookup: F) -> ApiResult
@@ -318,6 +346,18 @@ fn apply_limit(
         warnings.push("results truncated due to limit".to_owned());
     }
     Ok(())
+}
+
+/// An integer parameter of the metadata API; absent = -1 (no limit).
+fn int_param(p: &Params, key: &str) -> Result<i64, QueryApiError> {
+    match p.get(key) {
+        None | Some("") => Ok(-1),
+        Some(v) => v.parse().map_err(|_| {
+            QueryApiError::BadData(format!(
+                "invalid parameter \"{key}\": {key} must be a number"
+            ))
+        }),
+    }
 }
 
 fn required_time(p: &Params, key: &str) -> Result<i64, QueryApiError> {
@@ -415,6 +455,7 @@ handler!(query_handler, instant_query, QueryApiResult);
 handler!(query_range_handler, range_query, QueryApiResult);
 handler!(series_handler, series);
 handler!(labels_handler, label_names);
+handler!(metadata_handler, metadata);
 
 async fn label_values_handler(
     State(q): State<Arc<Querier>>,
@@ -446,10 +487,6 @@ async fn buildinfo() -> Json<JsonValue> {
 
 /// Endpoints Grafana calls that Cairn has nothing for yet answer with Prometheus's
 /// empty shapes, so dashboards and the data-source check work.
-async fn empty_object() -> Json<JsonValue> {
-    Json(json::success(json!({}), &[], &[]))
-}
-
 async fn empty_list() -> Json<JsonValue> {
     Json(json::success(json!([]), &[], &[]))
 }
@@ -474,7 +511,7 @@ pub fn router(querier: Arc<Querier>) -> Router {
         .route("/api/v1/labels", get(labels_handler).post(labels_handler))
         .route("/api/v1/label/{name}/values", get(label_values_handler))
         .route("/api/v1/status/buildinfo", get(buildinfo))
-        .route("/api/v1/metadata", get(empty_object))
+        .route("/api/v1/metadata", get(metadata_handler))
         .route("/api/v1/query_exemplars", get(empty_list).post(empty_list))
         .route("/api/v1/rules", get(no_rules))
         .route("/api/v1/alerts", get(no_alerts))
