@@ -29,7 +29,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::args::{Kind, ShapeArgs};
-use crate::encode::{put_bytes, put_label, put_sample, TAG_1};
+use cairn_proto::wire::{put_bytes, put_label, put_sample, TAG_TIMESERIES};
 
 /// Label names other than the extra `label_<j>` ones.
 const METRIC_NAME: &str = "__name__";
@@ -636,7 +636,7 @@ impl Shard {
                 }
                 self.scratch.extend_from_slice(&self.sid);
                 put_sample(v, ts, &mut self.scratch);
-                put_bytes(TAG_1, &self.scratch, out);
+                put_bytes(TAG_TIMESERIES, &self.scratch, out);
             };
             match f.kind {
                 MetricType::Counter | MetricType::Gauge => emit(&f.encoded_names[0], None, vals[0]),

@@ -18,11 +18,13 @@
 //! a message last-wins); strings must be UTF-8, as prost requires. Exemplars and native
 //! histograms are counted, not decoded: the write path refuses or drops them. Metric
 //! metadata is read the same way ([`WireMetadata`]).
-//! [`encode_series`] writes the other direction for a series the receiver trimmed.
+//! [`encode_series`] (from [`put_label`] and [`put_sample`], which the load generator
+//! uses too) writes the other direction, byte for byte as prost does.
 
 use std::ops::Range;
 
 use cairn_model::Sample;
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 
 /// Why bytes are not a valid remote-write message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -422,72 +424,76 @@ fn parse_sample(buf: &[u8], range: Range<usize>) -> Result<Sample, WireError> {
     Ok(Sample::new(t, v))
 }
 
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
+/// Tag of `WriteRequest.timeseries` and of `TimeSeries.labels`, for writers that build
+/// requests field by field.
+pub const TAG_TIMESERIES: u32 = WRITE_REQUEST_TIMESERIES;
+
+/// Appends a length-delimited field (`tag`, `data`).
+pub fn put_bytes(tag: u32, data: &[u8], buf: &mut Vec<u8>) {
+    encode_key(tag, WireType::LengthDelimited, buf);
+    encode_varint(data.len() as u64, buf);
+    buf.extend_from_slice(data);
+}
+
+fn bytes_len(tag: u32, len: usize) -> usize {
+    key_len(tag) + encoded_len_varint(len as u64) + len
+}
+
+/// Appends one `TimeSeries.labels` entry, a `Label { name, value }` message field,
+/// leaving out empty strings as prost does (proto3 defaults).
+pub fn put_label(name: &str, value: &str, buf: &mut Vec<u8>) {
+    let str_len = |tag, s: &str| {
+        if s.is_empty() {
+            0
+        } else {
+            bytes_len(tag, s.len())
+        }
+    };
+    let inner = str_len(1, name) + str_len(2, value);
+    encode_key(SERIES_LABELS, WireType::LengthDelimited, buf);
+    encode_varint(inner as u64, buf);
+    if !name.is_empty() {
+        put_bytes(1, name.as_bytes(), buf);
     }
-    out.push(n as u8);
+    if !value.is_empty() {
+        put_bytes(2, value.as_bytes(), buf);
+    }
 }
 
-fn put_len(out: &mut Vec<u8>, field: u32, len: usize) {
-    put_varint(out, (u64::from(field) << 3) | u64::from(LEN));
-    put_varint(out, len as u64);
-}
-
-fn varint_len(n: u64) -> usize {
-    (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
+/// Appends one `TimeSeries.samples` entry, `Sample { value, timestamp }`, leaving out
+/// proto3 defaults (`0.0`, which includes `-0.0`, and `0`) as prost and Prometheus do.
+pub fn put_sample(value: f64, timestamp: i64, buf: &mut Vec<u8>) {
+    let has_value = value != 0.0;
+    let has_ts = timestamp != 0;
+    let inner = if has_value { key_len(1) + 8 } else { 0 }
+        + if has_ts {
+            key_len(2) + encoded_len_varint(timestamp as u64)
+        } else {
+            0
+        };
+    encode_key(SERIES_SAMPLES, WireType::LengthDelimited, buf);
+    encode_varint(inner as u64, buf);
+    if has_value {
+        encode_key(1, WireType::SixtyFourBit, buf);
+        buf.extend_from_slice(&value.to_le_bytes());
+    }
+    if has_ts {
+        encode_key(2, WireType::Varint, buf);
+        // int64 is the two's-complement u64 varint.
+        encode_varint(timestamp as u64, buf);
+    }
 }
 
 /// Encodes a `prometheus.TimeSeries` body (no tag or length) with these labels and
-/// float samples, as prost would: what the receiver forwards for a series it trimmed.
+/// float samples, byte for byte as prost would: what the receiver forwards for a
+/// series it trimmed.
 pub fn encode_series(labels: &[(&str, &str)], samples: &[Sample]) -> Vec<u8> {
-    let label_len = |n: &str, v: &str| {
-        let mut len = 0;
-        for s in [n, v] {
-            // proto3 leaves empty strings out.
-            if !s.is_empty() {
-                len += 1 + varint_len(s.len() as u64) + s.len();
-            }
-        }
-        len
-    };
-    let sample_len = |s: &Sample| {
-        let mut len = 0;
-        if s.v.to_bits() != 0 {
-            len += 1 + 8;
-        }
-        if s.t != 0 {
-            len += 1 + varint_len(s.t as u64);
-        }
-        len
-    };
-    let mut out = Vec::with_capacity(
-        labels
-            .iter()
-            .map(|(n, v)| 2 + label_len(n, v))
-            .sum::<usize>()
-            + samples.iter().map(|s| 2 + sample_len(s)).sum::<usize>(),
-    );
+    let mut out = Vec::new();
     for (name, value) in labels {
-        put_len(&mut out, SERIES_LABELS, label_len(name, value));
-        for (field, s) in [(1, name), (2, value)] {
-            if !s.is_empty() {
-                put_len(&mut out, field, s.len());
-                out.extend_from_slice(s.as_bytes());
-            }
-        }
+        put_label(name, value, &mut out);
     }
     for s in samples {
-        put_len(&mut out, SERIES_SAMPLES, sample_len(s));
-        if s.v.to_bits() != 0 {
-            out.push((1 << 3) | FIXED64);
-            out.extend_from_slice(&s.v.to_bits().to_le_bytes());
-        }
-        if s.t != 0 {
-            out.push((2 << 3) | VARINT);
-            put_varint(&mut out, s.t as u64);
-        }
+        put_sample(s.v, s.t, &mut out);
     }
     out
 }
