@@ -36,6 +36,11 @@
 //! ten bytes a sample. Values are stored bit for bit, so NaN payloads and the
 //! staleness marker survive.
 //!
+//! A payload of 128 bytes or more is written snappy-compressed (block format) when that
+//! is smaller, as Prometheus does by default: the type byte then has its top bit set
+//! (`0x81`, `0x82`) and the rest is the compressed body. Replay reads both forms, so a
+//! WAL written before compression existed still replays.
+//!
 //! # Replay and repair
 //!
 //! [`Wal::open`] reads all segments in order and hands every record to a callback.
@@ -400,7 +405,7 @@ impl Wal {
 fn push_frame(buf: &mut Vec<u8>, rec: &WalRecord) -> std::result::Result<(), usize> {
     let start = buf.len();
     buf.extend_from_slice(&[0; FRAME_HEADER_LEN]);
-    rec.encode(buf);
+    rec.encode_compressed(buf);
     let len = buf.len() - start - FRAME_HEADER_LEN;
     if len > MAX_RECORD_LEN {
         buf.truncate(start);
