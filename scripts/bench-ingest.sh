@@ -35,8 +35,9 @@ DOC=${BENCH_DOC:-$ROOT/docs/benchmarks.md}
 CAIRN_BIN=$ROOT/target/release/cairn
 LOADGEN_BIN=$ROOT/target/release/cairn-loadgen
 
-log() { printf '[bench-ingest] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+BENCH_LOG_NAME=bench-ingest
+# shellcheck source=lib/bench-common.sh
+source "$ROOT/scripts/lib/bench-common.sh"
 
 for tool in curl python3; do
     command -v "$tool" >/dev/null || die "$tool is required"
@@ -50,18 +51,7 @@ stop_server() {
     local pid=$SERVER_PID
     [[ -n $pid ]] || return 0
     SERVER_PID=""
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 200); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "pid $pid ignored SIGTERM for 20 s; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    wait "$pid" 2>/dev/null || true
+    stop_pid "$pid" 20
 }
 
 cleanup() {
@@ -75,11 +65,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# cpu_ticks PID: utime + stime in clock ticks (fields 14 and 15; comm may contain spaces).
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
-vm_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 # ---------------------------------------------------------------------------------------
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then

@@ -35,8 +35,9 @@ DOC=${BENCH_DOC:-$ROOT/docs/benchmarks.md}
 CAIRN_BIN=$ROOT/target/release/cairn
 BACKFILL_BIN=$ROOT/target/release/cairn-loadgen-backfill
 
-log() { printf '[bench-query] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+BENCH_LOG_NAME=bench-query
+# shellcheck source=lib/bench-common.sh
+source "$ROOT/scripts/lib/bench-common.sh"
 
 for tool in curl python3; do
     command -v "$tool" >/dev/null || die "$tool is required"
@@ -72,7 +73,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
     log "building release binaries"
@@ -80,15 +80,7 @@ if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
 fi
 [[ -x $CAIRN_BIN && -x $BACKFILL_BIN ]] || die "missing $CAIRN_BIN or $BACKFILL_BIN"
 
-PROMETHEUS=${PROMETHEUS:-}
-if [[ -z $PROMETHEUS ]]; then
-    if [[ -x /usr/bin/prometheus ]]; then
-        PROMETHEUS=/usr/bin/prometheus
-    else
-        PROMETHEUS=$(command -v prometheus || true)
-    fi
-fi
-[[ -n $PROMETHEUS && -x $PROMETHEUS ]] || die "prometheus not found (apt-get install -y prometheus)"
+find_prometheus
 
 for port in "$CAIRN_HTTP_PORT" "$CAIRN_GRPC_PORT" "$PROM_PORT"; do
     port_in_use "$port" && die "port $port is already in use (set BENCH_*_PORT)"

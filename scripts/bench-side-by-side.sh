@@ -78,8 +78,9 @@ SHAPE=(--labels "${BENCH_LABELS:-10}" --label-values "${BENCH_LABEL_VALUES:-10,5
     --metrics "${BENCH_METRICS:-100}" --kind "${BENCH_KIND:-mixed}" --mix "${BENCH_MIX:-2,2,1}"
     --histogram-buckets "${BENCH_HISTOGRAM_BUCKETS:-11}")
 
-log() { printf '[bench-side-by-side %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+BENCH_LOG_NAME=bench-side-by-side
+# shellcheck source=lib/bench-common.sh
+source "$ROOT/scripts/lib/bench-common.sh"
 
 for tool in curl python3 du; do
     command -v "$tool" >/dev/null || die "$tool is required"
@@ -93,18 +94,7 @@ stop_server() {
     local pid=$SERVER_PID
     [[ -n $pid ]] || return 0
     SERVER_PID=""
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 600); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "pid $pid ignored SIGTERM for 60 s; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    wait "$pid" 2>/dev/null || true
+    stop_pid "$pid" 60
 }
 
 cleanup() {
@@ -122,10 +112,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # cpu_ticks PID: utime + stime in clock ticks (fields 14 and 15; comm may contain spaces).
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
-vm_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 bytes_of() {
     local total=0 d
     for d in "$@"; do
@@ -170,15 +157,7 @@ fi
 for b in "$CAIRN_BIN" "$LOADGEN_BIN" "$BACKFILL_BIN"; do
     [[ -x $b ]] || die "missing $b (build it, or set CARGO_TARGET_DIR)"
 done
-PROMETHEUS=${PROMETHEUS:-}
-if [[ -z $PROMETHEUS ]]; then
-    if [[ -x /usr/bin/prometheus ]]; then
-        PROMETHEUS=/usr/bin/prometheus
-    else
-        PROMETHEUS=$(command -v prometheus || true)
-    fi
-fi
-[[ -n $PROMETHEUS && -x $PROMETHEUS ]] || die "prometheus not found (apt-get install -y prometheus)"
+find_prometheus
 for port in "$CAIRN_HTTP_PORT" "$CAIRN_GRPC_PORT" "$PROM_PORT"; do
     port_in_use "$port" && die "port $port is already in use (set BENCH_*_PORT)"
 done

@@ -379,17 +379,7 @@ async fn ha_prometheus_pair_is_answered_as_one_series_across_an_outage_of_the_fo
     let ings: Vec<Cairn> = (0..3)
         .map(|i| start_role("ingest", d, &d.join(format!("i{i}")), &[]))
         .collect();
-    let members = ings
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("ing-{i}=127.0.0.1:{}", c.grpc))
-        .collect::<Vec<_>>()
-        .join(",");
-    let stores = ings
-        .iter()
-        .map(|c| format!("127.0.0.1:{}", c.grpc))
-        .collect::<Vec<_>>()
-        .join(",");
+    let (members, stores) = static_ring_flags(&ings);
     let recv = start_role(
         "receive",
         d,

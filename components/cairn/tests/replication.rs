@@ -20,17 +20,7 @@ async fn kill_9_one_of_three_ingesters_under_load_loses_no_acknowledged_sample()
     let mut ings: Vec<Cairn> = (0..3)
         .map(|i| start_role("ingest", dir.path(), &dir.path().join(format!("i{i}")), &[]))
         .collect();
-    let members = ings
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("ing-{i}=127.0.0.1:{}", c.grpc))
-        .collect::<Vec<_>>()
-        .join(",");
-    let stores = ings
-        .iter()
-        .map(|c| format!("127.0.0.1:{}", c.grpc))
-        .collect::<Vec<_>>()
-        .join(",");
+    let (members, stores) = static_ring_flags(&ings);
     let recv = start_role(
         "receive",
         dir.path(),

@@ -86,6 +86,19 @@ pub fn start_role(role: &str, dir: &Path, data_dir: &Path, extra: &[&str]) -> Ca
     start_role_on(role, dir, data_dir, (free_port(), free_port()), extra)
 }
 
+/// For ingesters on a static ring: the `--receive.ingesters` value (`ing-<i>=address`,
+/// in order) and the `--query.stores` value (their addresses).
+pub fn static_ring_flags(ingesters: &[Cairn]) -> (String, String) {
+    let addr = |c: &Cairn| format!("127.0.0.1:{}", c.grpc);
+    let members: Vec<String> = ingesters
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("ing-{i}={}", addr(c)))
+        .collect();
+    let stores: Vec<String> = ingesters.iter().map(addr).collect();
+    (members.join(","), stores.join(","))
+}
+
 /// Starts `cairn <role>` on the given (http, grpc) loopback ports and waits until it is
 /// ready; for processes whose address others must know in advance, or a restart.
 pub fn start_role_on(
