@@ -5,13 +5,16 @@
 //!    │ body ≤ max_request_bytes (413)
 //!    │ Content-Encoding snappy, Content-Type protobuf (415 otherwise)
 //!    ▼
-//!  snappy block decode (400) ─▶ prometheus.WriteRequest decode (400)
+//!  snappy block decode (400) ─▶ WriteRequest read in place by cairn_proto::wire (400):
+//!    │ labels as &str into the buffer, each series' own TimeSeries bytes kept
 //!    │ tenant: X-Scope-OrgID | THANOS-TENANT | basic-auth user | default (401/403)
 //!    ▼
-//!  validate::series: names, sorted unique labels, sample age/future (bad series dropped)
+//!  validate: names, sorted unique labels, sample age/future (bad series dropped; a
+//!    │ trimmed series is re-encoded, a whole one forwarded as the bytes received)
 //!    ▼
 //!  Distributor: token of hash(tenant, labels) on the ring (cairn-ring RingSource)
-//!    │ RF distinct healthy ACTIVE ingesters per series, one per zone when zoned
+//!    │ RF distinct healthy ACTIVE ingesters per series, one per zone when zoned;
+//!    │ metric metadata to the replicas of its family name (best effort)
 //!    │ one batch per ingester, all in parallel ──gRPC Push──▶ ingesters
 //!    │ a replica counts once its samples are in the ingester's WAL
 //!    ▼
