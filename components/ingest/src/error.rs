@@ -17,9 +17,10 @@ pub enum IngestError {
         /// What failed, and where.
         message: String,
     },
-    /// A push carried bytes that are not an encoded `prometheus.TimeSeries`.
-    #[error("invalid series in push: {0}")]
-    InvalidSeries(String),
+    /// A push carried bytes that are not an encoded `prometheus.TimeSeries` or
+    /// `prometheus.MetricMetadata`.
+    #[error("invalid push: {0}")]
+    InvalidPush(String),
     /// The ingester is leaving the ring and takes no more writes.
     #[error("ingester is leaving the ring and takes no new writes")]
     Leaving,
@@ -33,7 +34,7 @@ impl IngestError {
     /// receiver answers 5xx and the client retries.
     pub fn to_status(&self) -> tonic::Status {
         match self {
-            Self::Tenant(_) | Self::InvalidSeries(_) => {
+            Self::Tenant(_) | Self::InvalidPush(_) => {
                 tonic::Status::invalid_argument(self.to_string())
             }
             Self::Storage(_) | Self::Ship { .. } | Self::Task(_) | Self::Leaving => {

@@ -127,7 +127,7 @@ impl Ingester {
             .enumerate()
             .map(|(i, buf)| {
                 WireMetadata::parse(buf)
-                    .map_err(|e| IngestError::InvalidSeries(format!("metadata {i}: {e}")))
+                    .map_err(|e| IngestError::InvalidPush(format!("metadata {i}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let dropped = self.metadata.add(&tenant, &metadata);
@@ -140,7 +140,7 @@ impl Ingester {
                 for (i, buf) in series.iter().enumerate() {
                     batch
                         .push_series(buf)
-                        .map_err(|e| IngestError::InvalidSeries(format!("series {i}: {e}")))?;
+                        .map_err(|e| IngestError::InvalidPush(format!("series {i}: {e}")))?;
                 }
                 let mut invalid = Vec::new();
                 let mut valid = Vec::with_capacity(batch.len());
