@@ -1,8 +1,6 @@
 use std::collections::HashMap;
 
 use clap::Parser;
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
 use super::*;
 use crate::args::{Cli, Command};
@@ -88,57 +86,36 @@ type Seen = Arc<Mutex<Vec<HashMap<String, String>>>>;
 /// two-series matrix, 422 for queries containing `topk`, and an empty result for
 /// `avg by`.
 async fn fake_api() -> (String, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let seen: Seen = Arc::default();
     let seen2 = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let (conn, _) = listener.accept().await.unwrap();
-            let seen = seen2.clone();
-            tokio::spawn(async move {
-                let mut conn = BufReader::new(conn);
-                loop {
-                    let Some((headers, body)) = crate::test_http::read_request(&mut conn).await
-                    else {
-                        return;
-                    };
-                    let mut form: HashMap<String, String> =
-                        serde_urlencoded::from_bytes(&body).unwrap();
-                    form.insert("request-line".into(), headers[0].clone());
-                    let auth = headers.iter().any(|h| h == "x-scope-orgid: t1")
-                        && headers.iter().any(|h| h == "authorization: bearer abc");
-                    form.insert("auth-ok".into(), auth.to_string());
-                    let query = form["query"].clone();
-                    seen.lock().unwrap().push(form);
-                    let (status, json) = if query.contains("topk") {
-                        (
-                            "422 Unprocessable Entity",
-                            r#"{"status":"error","errorType":"execution","error":"too many samples"}"#,
-                        )
-                    } else if query.contains("avg by") {
-                        (
-                            "200 OK",
-                            r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#,
-                        )
-                    } else {
-                        (
-                            "200 OK",
-                            r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"a":"1"},"values":[[1,"1"]]},{"metric":{"a":"2"},"values":[[1,"2"]]}]}}"#,
-                        )
-                    };
-                    let reply = format!(
-                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{json}",
-                        json.len()
-                    );
-                    if conn.get_mut().write_all(reply.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (url, seen)
+    let addr = crate::test_http::serve(move |headers, body| {
+        let mut form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap();
+        form.insert("request-line".into(), headers[0].clone());
+        let auth = headers.iter().any(|h| h == "x-scope-orgid: t1")
+            && headers.iter().any(|h| h == "authorization: bearer abc");
+        form.insert("auth-ok".into(), auth.to_string());
+        let query = form["query"].clone();
+        seen2.lock().unwrap().push(form);
+        let (status, json) = if query.contains("topk") {
+            (
+                "422 Unprocessable Entity",
+                r#"{"status":"error","errorType":"execution","error":"too many samples"}"#,
+            )
+        } else if query.contains("avg by") {
+            (
+                "200 OK",
+                r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#,
+            )
+        } else {
+            (
+                "200 OK",
+                r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"a":"1"},"values":[[1,"1"]]},{"metric":{"a":"2"},"values":[[1,"2"]]}]}}"#,
+            )
+        };
+        (status, json.to_owned())
+    })
+    .await;
+    (format!("http://{addr}"), seen)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

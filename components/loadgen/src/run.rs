@@ -243,8 +243,6 @@ mod tests {
     use crate::args::{Cli, Command};
     use clap::Parser;
     use std::sync::Mutex;
-    use tokio::io::{AsyncWriteExt, BufReader};
-    use tokio::net::TcpListener;
 
     /// What the fake receiver saw.
     #[derive(Debug, Default)]
@@ -258,59 +256,39 @@ mod tests {
 
     /// A minimal HTTP/1.1 server that decodes remote-write bodies and answers `status`.
     async fn fake_receiver(status: &'static str) -> (String, Arc<Mutex<Seen>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Seen {
             headers_ok: true,
             ..Default::default()
         }));
         let seen2 = seen.clone();
-        tokio::spawn(async move {
-            loop {
-                let (conn, _) = listener.accept().await.unwrap();
-                let seen = seen2.clone();
-                tokio::spawn(async move {
-                    let mut conn = BufReader::new(conn);
-                    loop {
-                        let Some((headers, body)) = crate::test_http::read_request(&mut conn).await
-                        else {
-                            return;
-                        };
-                        let want = [
-                            "post /api/v1/write http/1.1",
-                            "content-encoding: snappy",
-                            "content-type: application/x-protobuf",
-                            "x-prometheus-remote-write-version: 0.1.0",
-                            "x-scope-orgid: team-a",
-                            "authorization: bearer tok3n",
-                        ];
-                        let req = crate::encode::decode(&body).unwrap();
-                        {
-                            let mut s = seen.lock().unwrap();
-                            s.headers_ok &= want.iter().all(|w| headers.iter().any(|h| h == w));
-                            s.requests += 1;
-                            for ts in &req.timeseries {
-                                let key: Vec<String> = ts
-                                    .labels
-                                    .iter()
-                                    .map(|l| format!("{}={}", l.name, l.value))
-                                    .collect();
-                                let key = key.join(",");
-                                s.samples += ts.samples.len() as u64;
-                                let v = s.samples_by_series.entry(key).or_default();
-                                v.extend(ts.samples.iter().map(|x| x.timestamp));
-                            }
-                        }
-                        let reply =
-                            format!("HTTP/1.1 {status}\r\ncontent-length: 11\r\n\r\nfake answer");
-                        if conn.get_mut().write_all(reply.as_bytes()).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+        let addr = crate::test_http::serve(move |headers, body| {
+            let want = [
+                "post /api/v1/write http/1.1",
+                "content-encoding: snappy",
+                "content-type: application/x-protobuf",
+                "x-prometheus-remote-write-version: 0.1.0",
+                "x-scope-orgid: team-a",
+                "authorization: bearer tok3n",
+            ];
+            let req = crate::encode::decode(&body).unwrap();
+            let mut s = seen2.lock().unwrap();
+            s.headers_ok &= want.iter().all(|w| headers.iter().any(|h| h == w));
+            s.requests += 1;
+            for ts in &req.timeseries {
+                let key: Vec<String> = ts
+                    .labels
+                    .iter()
+                    .map(|l| format!("{}={}", l.name, l.value))
+                    .collect();
+                let key = key.join(",");
+                s.samples += ts.samples.len() as u64;
+                let v = s.samples_by_series.entry(key).or_default();
+                v.extend(ts.samples.iter().map(|x| x.timestamp));
             }
-        });
-        (url, seen)
+            (status, "fake answer".to_owned())
+        })
+        .await;
+        (format!("http://{addr}/api/v1/write"), seen)
     }
 
     fn args(url: &str, extra: &[&str]) -> WriteArgs {
