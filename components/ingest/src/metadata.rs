@@ -104,21 +104,25 @@ impl MetadataStore {
             entries.retain(|(_, seen)| now.duration_since(*seen) <= self.retain);
             !entries.is_empty()
         });
-        let mut out: BTreeMap<String, Vec<MetricMeta>> = t
+        let mut families: Vec<&String> = t
             .families
-            .iter()
-            .filter(|(family, _)| metric.is_none_or(|m| m == family.as_str()))
-            .map(|(family, entries)| {
-                let mut metas: Vec<MetricMeta> = entries.iter().map(|(m, _)| m.clone()).collect();
+            .keys()
+            .filter(|family| metric.is_none_or(|m| m == family.as_str()))
+            .collect();
+        // The first `limit` in name order, as the API's limit is applied.
+        families.sort_unstable();
+        if limit > 0 {
+            families.truncate(limit);
+        }
+        families
+            .into_iter()
+            .map(|family| {
+                let mut metas: Vec<MetricMeta> =
+                    t.families[family].iter().map(|(m, _)| m.clone()).collect();
                 metas.sort();
                 (family.clone(), metas)
             })
-            .collect();
-        if limit > 0 && out.len() > limit {
-            let keep: Vec<String> = out.keys().take(limit).cloned().collect();
-            out.retain(|k, _| keep.contains(k));
-        }
-        out
+            .collect()
     }
 }
 

@@ -100,6 +100,12 @@ pub(crate) struct TimeBounds {
     pub(crate) max_t: i64,
 }
 
+impl TimeBounds {
+    fn contains(&self, t: i64) -> bool {
+        (self.min_t..=self.max_t).contains(&t)
+    }
+}
+
 /// A valid series ready to forward to its ingesters.
 #[derive(Debug, Clone)]
 pub(crate) struct Forward<'b, 'a> {
@@ -165,12 +171,13 @@ pub(crate) fn validate<'b, 'a>(
         // One pass: count out-of-window samples, remembering the first of each side.
         let (mut too_old, mut too_new) = ((0u64, None), (0u64, None));
         for s in ts.samples {
+            if bounds.contains(s.t) {
+                continue;
+            }
             let side = if s.t < bounds.min_t {
                 &mut too_old
-            } else if s.t > bounds.max_t {
-                &mut too_new
             } else {
-                continue;
+                &mut too_new
             };
             side.0 += 1;
             side.1.get_or_insert(s.t);
@@ -205,7 +212,7 @@ pub(crate) fn validate<'b, 'a>(
             let samples: Vec<Sample> = ts
                 .samples
                 .iter()
-                .filter(|s| (bounds.min_t..=bounds.max_t).contains(&s.t))
+                .filter(|s| bounds.contains(s.t))
                 .copied()
                 .collect();
             Bytes::from(encode_series(ts.labels, &samples))
