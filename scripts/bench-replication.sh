@@ -25,8 +25,9 @@ stop_all() {
     PIDS=()
 }
 trap 'stop_all; rm -rf "$TMP"' EXIT
-log() { echo "[bench-replication] $*" >&2; }
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+BENCH_LOG_NAME=bench-replication
+# shellcheck source=lib/bench-common.sh
+source "$ROOT/scripts/lib/bench-common.sh"
 
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
     cargo build --release -q -p cairn -p cairn-loadgen --manifest-path "$ROOT/Cargo.toml"
