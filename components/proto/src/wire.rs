@@ -34,11 +34,11 @@ pub struct WireError {
     offset: usize,
 }
 
-/// Protobuf wire types this reader meets.
-const VARINT: u8 = 0;
-const FIXED64: u8 = 1;
-const LEN: u8 = 2;
-const FIXED32: u8 = 5;
+/// Protobuf wire types this reader meets, as the key's low three bits.
+const VARINT: u8 = WireType::Varint as u8;
+const FIXED64: u8 = WireType::SixtyFourBit as u8;
+const LEN: u8 = WireType::LengthDelimited as u8;
+const FIXED32: u8 = WireType::ThirtyTwoBit as u8;
 
 /// A cursor over one message's bytes, with offsets relative to the whole buffer so
 /// errors point at the byte where decoding failed.
@@ -231,21 +231,16 @@ impl<'a> WireMetadata<'a> {
 
     /// The type's name as Prometheus's HTTP API spells it.
     pub fn kind_name(&self) -> &'static str {
-        metric_type_name(self.kind)
-    }
-}
-
-/// A `MetricType` enum value's name as Prometheus's HTTP API spells it.
-pub fn metric_type_name(kind: i32) -> &'static str {
-    match kind {
-        1 => "counter",
-        2 => "gauge",
-        3 => "histogram",
-        4 => "gaugehistogram",
-        5 => "summary",
-        6 => "info",
-        7 => "stateset",
-        _ => "unknown",
+        match self.kind {
+            1 => "counter",
+            2 => "gauge",
+            3 => "histogram",
+            4 => "gaugehistogram",
+            5 => "summary",
+            6 => "info",
+            7 => "stateset",
+            _ => "unknown",
+        }
     }
 }
 
