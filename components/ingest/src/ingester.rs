@@ -122,18 +122,7 @@ impl Ingester {
         series: Vec<Bytes>,
         metadata: Vec<Bytes>,
     ) -> Result<EncodedPushReport, IngestError> {
-        let metadata = metadata
-            .iter()
-            .enumerate()
-            .map(|(i, buf)| {
-                WireMetadata::parse(buf)
-                    .map_err(|e| IngestError::InvalidPush(format!("metadata {i}: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let dropped = self.metadata.add(&tenant, &metadata);
-        if dropped > 0 {
-            self.metrics.metadata_dropped.inc_by(dropped as u64);
-        }
+        let this = self.clone();
         let (append, invalid_labels) = self
             .append_with(move |tsdb| {
                 let mut batch = WireBatch::default();
@@ -142,6 +131,17 @@ impl Ingester {
                         .push_series(buf)
                         .map_err(|e| IngestError::InvalidPush(format!("series {i}: {e}")))?;
                 }
+                let metadata = metadata
+                    .iter()
+                    .enumerate()
+                    .map(|(i, buf)| {
+                        WireMetadata::parse(buf)
+                            .map_err(|e| IngestError::InvalidPush(format!("metadata {i}: {e}")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                // Kept only once the whole push has read cleanly.
+                let dropped = this.metadata.add(&tenant, &metadata);
+                this.metrics.metadata_dropped.inc_by(dropped as u64);
                 let mut invalid = Vec::new();
                 let mut valid = Vec::with_capacity(batch.len());
                 for s in batch.iter() {

@@ -275,6 +275,16 @@ async fn pushed_metadata_is_served_per_tenant_over_the_thanos_metadata_api() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    // Nor is the metadata of a push whose series do not read kept.
+    let err = push
+        .push(PushRequest {
+            tenant: "team-a".into(),
+            timeseries: vec![bytes::Bytes::from_static(&[0x0a, 0x05])],
+            metadata: vec![meta(6, "refused_info", "Never kept.")],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
 
     let client = StoreClient::connect_lazy(&addr, Duration::from_secs(5)).unwrap();
     let (all, warnings) = client
