@@ -12,7 +12,7 @@ use cairn_proto::wire::WireBatch;
 use prometheus_client::registry::Registry;
 
 use crate::metrics::{ReasonLabel, ReceiveMetrics, TenantLabel};
-use crate::validate::{metadata, validate, Rejections, TimeBounds};
+use crate::validate::{forward_metadata, validate, Rejections, TimeBounds};
 use crate::{Distributor, ReceiveConfig, ReceiveError};
 
 /// Paths that accept remote write, for compatibility with Prometheus, Mimir/Cortex and
@@ -121,7 +121,7 @@ impl Receiver {
         };
         let mut rejections = Rejections::default();
         let valid = validate(&batch, &raw, bounds, &mut rejections);
-        let metadata = metadata(&batch, &raw);
+        let metadata = forward_metadata(&batch, &raw);
         if !valid.is_empty() || !metadata.is_empty() {
             let outcome = self
                 .distributor

@@ -127,7 +127,7 @@ pub(crate) struct ForwardMetadata<'a> {
 }
 
 /// The metadata of `batch` (parsed from `raw`) worth keeping: entries with a family name.
-pub(crate) fn metadata<'a>(batch: &WireBatch<'a>, raw: &Bytes) -> Vec<ForwardMetadata<'a>> {
+pub(crate) fn forward_metadata<'a>(batch: &WireBatch<'a>, raw: &Bytes) -> Vec<ForwardMetadata<'a>> {
     batch
         .metadata()
         .iter()
