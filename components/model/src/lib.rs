@@ -16,6 +16,7 @@
 
 pub mod duration;
 mod error;
+pub mod histogram;
 mod labels;
 mod matcher;
 pub mod regex_compat;
@@ -24,6 +25,7 @@ mod tenant;
 pub mod validate;
 
 pub use error::ModelError;
+pub use histogram::FloatHistogram;
 pub use labels::{stable_hash_pairs, Label, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher};
 pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};
