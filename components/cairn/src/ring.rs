@@ -95,11 +95,14 @@ pub(crate) fn lifecycler(config: &Config) -> Result<Arc<Lifecycler>, CliError> {
 }
 
 /// Keeps the querier's stores at `static_stores` plus every ingester on the ring. A
-/// member is asked in any state: a JOINING or LEAVING ingester may hold data, and one
-/// that is down turns into a partial-response warning rather than silently missing data.
+/// member is asked in any state: a JOINING or LEAVING ingester may hold data. Up to
+/// RF − quorum ingesters that are down cost a query nothing (the others hold a copy of
+/// everything acknowledged, see [`Querier::set_stores`]); more turn into
+/// partial-response warnings rather than silently missing data.
 pub(crate) fn spawn_store_discovery(
     querier: Arc<Querier>,
     static_stores: Vec<String>,
+    replication_factor: usize,
     ring: Arc<MetaRing>,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
@@ -112,9 +115,11 @@ pub(crate) fn spawn_store_discovery(
                 .iter()
                 .map(|m| m.addr.clone())
                 .collect();
-            let mut addrs = static_stores.clone();
-            addrs.extend(members.into_iter().filter(|a| !static_stores.contains(a)));
-            if let Err(e) = querier.set_store_addrs(&addrs) {
+            let ingesters: Vec<String> = members
+                .into_iter()
+                .filter(|a| !static_stores.contains(a))
+                .collect();
+            if let Err(e) = querier.set_stores(&static_stores, &ingesters, replication_factor) {
                 tracing::warn!(error = %e, "cannot update the querier's stores from the ring");
             }
             tokio::select! {

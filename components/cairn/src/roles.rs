@@ -365,6 +365,7 @@ async fn serve(roles: Roles, mut config: Config, query_own_store: bool) -> Resul
             servers.push(crate::ring::spawn_store_discovery(
                 q.clone(),
                 config.query.stores.clone(),
+                config.receive.replication_factor,
                 ring.clone(),
                 stop_rx.clone(),
             ));

@@ -305,6 +305,19 @@ async fn ingester_crash_meta_leader_loss_and_scaling_lose_no_acknowledged_sample
         failed.is_empty(),
         "writes failed after the ingester died: {failed:?}"
     );
+    // With RF=3 the other two hold a copy of everything acknowledged: a query loses
+    // nothing, so it is no partial response, not even with partial responses off.
+    let (status, body) = get_json(
+        &query.url("/api/v1/query"),
+        &[
+            ("query", "count(cluster_load)".to_owned()),
+            ("partial_response", "false".to_owned()),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("warnings").is_none(), "{body}");
     // It restarts, replays its WAL and rejoins with the same tokens.
     ings[1] = Some(cluster.ingester(2, ports[1]));
     let ing2_log = ings[1].as_ref().unwrap().proc.log_text();

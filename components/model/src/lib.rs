@@ -28,5 +28,5 @@ pub use error::ModelError;
 pub use histogram::FloatHistogram;
 pub use labels::{stable_hash_pairs, Label, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher};
-pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};
+pub use sample::{is_stale_nan, HistogramSample, Sample, STALE_NAN, STALE_NAN_BITS};
 pub use tenant::TenantId;

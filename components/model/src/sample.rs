@@ -26,6 +26,31 @@ impl Sample {
     }
 }
 
+/// One native-histogram sample: a timestamp in milliseconds and a histogram, shared so
+/// that repeating it at many query steps copies a pointer, not the buckets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramSample {
+    /// Milliseconds since the Unix epoch.
+    pub t: i64,
+    /// The histogram; a staleness marker has a `sum` of [`STALE_NAN`].
+    pub h: std::sync::Arc<crate::FloatHistogram>,
+}
+
+impl HistogramSample {
+    /// A histogram sample at `t` milliseconds.
+    pub fn new(t: i64, h: crate::FloatHistogram) -> Self {
+        Self {
+            t,
+            h: std::sync::Arc::new(h),
+        }
+    }
+
+    /// Whether this is a staleness marker.
+    pub fn is_stale(&self) -> bool {
+        is_stale_nan(self.h.sum)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

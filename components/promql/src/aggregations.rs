@@ -3,16 +3,19 @@
 
 use std::collections::HashMap;
 
-use cairn_model::{Labels, Sample, METRIC_NAME};
+use cairn_model::histogram::FloatHistogram;
+use cairn_model::{HistogramSample, Labels, Sample, METRIC_NAME};
 use promql_parser::parser::token::{
     T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMITK, T_LIMIT_RATIO, T_MAX, T_MIN,
     T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
 };
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
+use crate::annotations as notes;
 use crate::error::{QueryError, Result};
-use crate::eval::{Evaluator, Series, StepCursor, Val};
+use crate::eval::{Evaluator, PointValue, Series, StepCursor, Val};
 use crate::mathx::{format_float, kahan_sum_inc, quantile};
+use crate::range_histograms::HistogramMean;
 
 /// How series are grouped.
 struct Grouping<'e> {
@@ -42,12 +45,123 @@ struct Group {
     count: f64,
     incremental: bool,
     values: Vec<f64>,
+    /// `sum`/`avg` of native histograms (boxed: most groups never see one).
+    hist: Option<Box<HistogramState>>,
+    has_float: bool,
+}
+
+/// The native-histogram part of a `sum`/`avg` group.
+#[derive(Clone, Default)]
+struct HistogramState {
+    /// The running sum or mean; None when a float came first (the group is then
+    /// invalid anyway).
+    acc: Option<HistogramMean>,
+    incompatible: bool,
+}
+
+/// What a group gives at a step.
+enum GroupValue {
+    Float(f64),
+    Hist(FloatHistogram),
+    /// Nothing: mixed floats and histograms, or incompatible histograms.
+    None,
+}
+
+/// The name of a float-only aggregation, for the "ignored histogram" info.
+fn float_only_name(op: u16) -> Option<&'static str> {
+    Some(match op {
+        T_MIN => "min",
+        T_MAX => "max",
+        T_STDDEV => "stddev",
+        T_STDVAR => "stdvar",
+        T_QUANTILE => "quantile",
+        _ => return None,
+    })
 }
 
 impl Group {
+    /// Folds histogram `h` into the group (upstream's `aggregation` for `H != nil`).
+    fn observe_histogram(&mut self, ev: &Evaluator<'_>, op: u16, h: &FloatHistogram, metric: &str) {
+        if let Some(name) = float_only_name(op) {
+            // Ignored, and a group it would start stays unseen.
+            ev.info(notes::histogram_ignored_in_aggregation(name));
+            return;
+        }
+        let g = self;
+        if !g.seen {
+            *g = Group {
+                seen: true,
+                value: 1.0,
+                count: 1.0,
+                values: std::mem::take(&mut g.values),
+                ..Group::default()
+            };
+            if matches!(op, T_SUM | T_AVG) {
+                g.hist = Some(Box::new(HistogramState {
+                    acc: Some(HistogramMean::new(h)),
+                    incompatible: false,
+                }));
+            }
+            return;
+        }
+        match op {
+            T_COUNT => g.count += 1.0,
+            T_SUM | T_AVG => {
+                g.count += 1.0;
+                let st = g.hist.get_or_insert_with(Box::default);
+                if st.incompatible {
+                    return;
+                }
+                let Some(acc) = st.acc.as_mut() else {
+                    return;
+                };
+                let r = if op == T_AVG {
+                    acc.add_for_mean(h)
+                } else {
+                    acc.add_for_sum(h)
+                };
+                if r.is_err() {
+                    ev.warn(notes::mixed_exponential_custom(metric));
+                    st.incompatible = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The group's value at the step, histograms considered.
+    fn finish(&mut self, ev: &Evaluator<'_>, op: u16, q: f64) -> GroupValue {
+        let Some(st) = self.hist.take() else {
+            return GroupValue::Float(self.result(op, q));
+        };
+        if !matches!(op, T_SUM | T_AVG) {
+            return GroupValue::Float(self.result(op, q));
+        }
+        if self.has_float {
+            ev.warn(notes::mixed_floats_histograms_aggregation());
+            return GroupValue::None;
+        }
+        if st.incompatible {
+            return GroupValue::None;
+        }
+        match st.acc.and_then(|acc| acc.finish(ev, op == T_AVG)) {
+            Some(h) => GroupValue::Hist(h),
+            None => GroupValue::None,
+        }
+    }
+
     /// Folds `f` into the group (the first value of a step starts it).
     fn observe(&mut self, op: u16, f: f64) {
         let g = self;
+        if g.seen && matches!(op, T_SUM | T_AVG) {
+            g.has_float = true;
+            if g.hist.is_some() {
+                // The group is already a histogram one: mixed, so it has no value; keep
+                // counting for avg's sake only.
+                g.count += 1.0;
+                return;
+            }
+        }
         if !g.seen {
             *g = Group {
                 seen: true,
@@ -57,6 +171,8 @@ impl Group {
                 count: 1.0,
                 incremental: false,
                 values: std::mem::take(&mut g.values),
+                hist: None,
+                has_float: true,
             };
             match op {
                 T_STDVAR | T_STDDEV => {
@@ -212,6 +328,16 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, agg: &AggregateExpr) -> Result<
         }
         group_of.push(g);
     }
+    if let Some(name) = match op {
+        T_TOPK => Some("topk"),
+        T_BOTTOMK => Some("bottomk"),
+        T_QUANTILE => Some("quantile"),
+        _ => None,
+    } {
+        if input.iter().any(|s| !s.hpoints.is_empty()) {
+            ev.info(notes::histogram_ignored_in_aggregation(name));
+        }
+    }
     let result = if op == T_LIMITK || op == T_LIMIT_RATIO {
         limit(
             ev,
@@ -233,8 +359,7 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, agg: &AggregateExpr) -> Result<
     } else {
         simple(ev, &input, &group_of, group_labels, op, param.as_deref())?
     };
-    ev.limits
-        .release(input.iter().map(|s| s.points.len()).sum());
+    ev.limits.release(input.iter().map(Series::len).sum());
     Ok(Val::Vector(result))
 }
 
@@ -283,6 +408,7 @@ fn simple(
             result.push(Series {
                 labels,
                 points,
+                hpoints: Vec::new(),
                 drop_name,
             });
         }
@@ -322,10 +448,20 @@ fn streamed(
             }
         };
         let steps = &mut state[g];
+        // A step has a float or a histogram; either way the series' points reach the
+        // groups in input order, as upstream folds them.
         for p in &s.points {
             let i = ((p.t - ev.start) / ev.interval) as usize;
             steps[i].observe(op, p.v);
             drops[g][i] |= s.drop_name;
+        }
+        let metric = s.labels.get(METRIC_NAME).unwrap_or("");
+        for p in &s.hpoints {
+            let i = ((p.t - ev.start) / ev.interval) as usize;
+            steps[i].observe_histogram(ev, op, &p.h, metric);
+            if steps[i].seen {
+                drops[g][i] |= s.drop_name;
+            }
         }
         Ok(())
     });
@@ -339,17 +475,21 @@ fn streamed(
             .rev()
             .find(|(g, _)| g.seen)
             .is_some_and(|(_, d)| *d);
-        let points: Vec<Sample> = steps
-            .iter_mut()
-            .enumerate()
-            .filter(|(_, g)| g.seen)
-            .map(|(i, g)| Sample::new(ev.ts(i), g.result(op, f64::NAN)))
-            .collect();
-        if !points.is_empty() {
-            ev.limits.add(points.len())?;
+        let mut points = Vec::new();
+        let mut hpoints = Vec::new();
+        for (i, g) in steps.iter_mut().enumerate().filter(|(_, g)| g.seen) {
+            match g.finish(ev, op, f64::NAN) {
+                GroupValue::Float(v) => points.push(Sample::new(ev.ts(i), v)),
+                GroupValue::Hist(h) => hpoints.push(HistogramSample::new(ev.ts(i), h)),
+                GroupValue::None => {}
+            }
+        }
+        if !points.is_empty() || !hpoints.is_empty() {
+            ev.limits.add(points.len() + hpoints.len())?;
             out.push(Series {
                 labels,
                 points,
+                hpoints,
                 drop_name,
             });
         }
@@ -481,6 +621,7 @@ fn top_k(
                     out.push(Series {
                         labels: input[si].labels.clone(),
                         points: Vec::new(),
+                        hpoints: Vec::new(),
                         drop_name: input[si].drop_name,
                     });
                     out.len() - 1
@@ -517,18 +658,34 @@ fn limit(
         .map(|s| Series {
             labels: s.labels.clone(),
             points: Vec::new(),
+            hpoints: Vec::new(),
             drop_name: s.drop_name,
         })
         .collect();
     let mut cur = StepCursor::new(input);
     let mut buf = Vec::new();
+    let mut hpos = vec![0usize; input.len()];
+    let mut present: Vec<(usize, Option<f64>)> = Vec::new();
     let mut taken = vec![0i64; num_groups];
     for (step, p) in params.iter().enumerate() {
         ev.limits.tick()?;
         let ts = ev.ts(step);
         cur.at(ts, &mut buf);
+        // Floats and histograms at this step, in input order (histograms are kept too).
+        present.clear();
+        present.extend(buf.iter().map(|&(si, f)| (si, Some(f))));
+        for (si, s) in input.iter().enumerate() {
+            let hp = &mut hpos[si];
+            while *hp < s.hpoints.len() && s.hpoints[*hp].t < ts {
+                *hp += 1;
+            }
+            if *hp < s.hpoints.len() && s.hpoints[*hp].t == ts {
+                present.push((si, None));
+            }
+        }
+        present.sort_by_key(|&(si, _)| si);
         taken.iter_mut().for_each(|t| *t = 0);
-        for &(si, f) in &buf {
+        for &(si, f) in &present {
             let keep = if ratio {
                 let off = offsets[si];
                 (*p >= 0.0 && off < *p) || (*p < 0.0 && off >= 1.0 + *p)
@@ -539,11 +696,14 @@ fn limit(
             };
             if keep {
                 ev.limits.add(1)?;
-                out[si].points.push(Sample::new(ts, f));
+                match f {
+                    Some(f) => out[si].points.push(Sample::new(ts, f)),
+                    None => out[si].hpoints.push(input[si].hpoints[hpos[si]].clone()),
+                }
             }
         }
     }
-    out.retain(|s| !s.points.is_empty());
+    out.retain(|s| s.len() > 0);
     Ok(out)
 }
 
@@ -568,11 +728,17 @@ fn count_values(
     for step in 0..ev.num_steps() {
         ev.limits.tick()?;
         let ts = ev.ts(step);
-        cur.at(ts, &mut buf);
+        cur.at_any(ts, &mut buf);
         let mut counts: Vec<(usize, f64)> = Vec::new();
-        for &(si, f) in &buf {
+        for &(si, v) in &buf {
             let mut b = input[si].labels.to_builder();
-            b.set(label, format_float(f));
+            b.set(
+                label,
+                match v {
+                    PointValue::Float(f) => format_float(f),
+                    PointValue::Hist(h) => h.go_string(),
+                },
+            );
             let key = g.labels(&b.build());
             let next = out.len();
             let oi = *index.entry(key.clone()).or_insert(next);
@@ -580,6 +746,7 @@ fn count_values(
                 out.push(Series {
                     labels: key,
                     points: Vec::new(),
+                    hpoints: Vec::new(),
                     drop_name: false,
                 });
             }
@@ -593,7 +760,6 @@ fn count_values(
             out[oi].points.push(Sample::new(ts, c));
         }
     }
-    ev.limits
-        .release(input.iter().map(|s| s.points.len()).sum());
+    ev.limits.release(input.iter().map(Series::len).sum());
     Ok(Val::Vector(out))
 }

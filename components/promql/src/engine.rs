@@ -310,12 +310,20 @@ fn evaluate(
             Val::Vector(series) => {
                 let mut out: Vec<VectorSample> = series
                     .into_iter()
-                    .filter_map(|s| {
-                        s.points.first().map(|p| VectorSample {
+                    .filter_map(|s| match (s.points.first(), s.hpoints.first()) {
+                        (Some(p), _) => Some(VectorSample {
                             labels: s.labels,
                             t: start,
                             v: p.v,
-                        })
+                            h: None,
+                        }),
+                        (None, Some(h)) => Some(VectorSample {
+                            labels: s.labels,
+                            t: start,
+                            v: 0.0,
+                            h: Some(h.h.clone()),
+                        }),
+                        (None, None) => None,
                     })
                     .collect();
                 if !keeps_order(expr) {
@@ -334,6 +342,7 @@ fn evaluate(
                     .enumerate()
                     .map(|(i, x)| cairn_model::Sample::new(ev.ts(i), x))
                     .collect(),
+                histograms: Vec::new(),
             }]),
             Val::Vector(series) | Val::Matrix(series) => Value::Matrix(to_matrix(series)),
             Val::String(_) => {
@@ -349,10 +358,11 @@ fn evaluate(
 fn to_matrix(series: Vec<crate::eval::Series>) -> Vec<RangeSeries> {
     let mut out: Vec<RangeSeries> = series
         .into_iter()
-        .filter(|s| !s.points.is_empty())
+        .filter(|s| s.len() > 0)
         .map(|s| RangeSeries {
             labels: s.labels,
             samples: s.points,
+            histograms: s.hpoints,
         })
         .collect();
     out.sort_by(|a, b| a.labels.cmp(&b.labels));

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use cairn_model::{is_stale_nan, Labels, Sample, METRIC_NAME};
+use cairn_model::histogram::CounterResetHint;
+use cairn_model::{is_stale_nan, FloatHistogram, HistogramSample, Labels, Sample, METRIC_NAME};
 use promql_parser::parser::{Expr, MatrixSelector, SubqueryExpr, VectorSelector};
 
 use crate::error::{QueryError, Result};
@@ -28,11 +29,21 @@ pub(crate) struct SelectorData {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Series {
     pub(crate) labels: Labels,
+    /// Float points.
     pub(crate) points: Vec<Sample>,
+    /// Native-histogram points (a step has a float or a histogram, never both).
+    pub(crate) hpoints: Vec<HistogramSample>,
     /// Prometheus 3's delayed `__name__` removal: the series went through something that
     /// drops the metric name, but the name stays in `labels` (label functions and
     /// `by (__name__)` can still see it) until the end of the evaluation.
     pub(crate) drop_name: bool,
+}
+
+impl Series {
+    /// Number of points, floats and histograms.
+    pub(crate) fn len(&self) -> usize {
+        self.points.len() + self.hpoints.len()
+    }
 }
 
 /// The value of an AST node over all steps.
@@ -53,7 +64,7 @@ impl Val {
         match self {
             Self::Scalar(v) => v.len(),
             Self::String(_) => 0,
-            Self::Vector(s) | Self::Matrix(s) => s.iter().map(|s| s.points.len()).sum(),
+            Self::Vector(s) | Self::Matrix(s) => s.iter().map(Series::len).sum(),
         }
     }
 
@@ -63,6 +74,42 @@ impl Val {
             Self::String(_) => "string",
             Self::Vector(_) => "instant vector",
             Self::Matrix(_) => "range vector",
+        }
+    }
+}
+
+/// One series' points of an instant selector: `(step ts, sample ts, value)` for float
+/// steps, `(step ts, sample)` for histogram steps.
+#[derive(Debug, Default)]
+pub(crate) struct LookbackPoints {
+    pub(crate) floats: Vec<(i64, i64, f64)>,
+    pub(crate) hists: Vec<(i64, HistogramSample)>,
+}
+
+impl LookbackPoints {
+    pub(crate) fn len(&self) -> usize {
+        self.floats.len() + self.hists.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The points as an instant-vector series.
+    pub(crate) fn into_series(self, labels: Labels) -> Series {
+        Series {
+            labels,
+            points: self
+                .floats
+                .into_iter()
+                .map(|(ts, _, v)| Sample::new(ts, v))
+                .collect(),
+            hpoints: self
+                .hists
+                .into_iter()
+                .map(|(ts, h)| HistogramSample { t: ts, h: h.h })
+                .collect(),
+            drop_name: false,
         }
     }
 }
@@ -171,12 +218,12 @@ impl RangeArg<'_> {
     pub(crate) fn for_each_series(
         &self,
         limits: &Limits,
-        mut f: impl FnMut(&Labels, bool, &[Sample]) -> Result<()>,
+        mut f: impl FnMut(&Labels, bool, &[Sample], &[HistogramSample]) -> Result<()>,
     ) -> Result<()> {
         match &self.source {
             RangeSource::Evaluated(series) => {
                 for s in series {
-                    f(&s.labels, s.drop_name, &s.points)?;
+                    f(&s.labels, s.drop_name, &s.points, &s.hpoints)?;
                 }
             }
             RangeSource::Selector(data) => {
@@ -185,9 +232,15 @@ impl RangeArg<'_> {
                     limits.tick()?;
                     s.decode_into(data.start, data.end, &mut buf)?;
                     buf.retain(|p| !is_stale_nan(p.v));
-                    limits.add(buf.len())?;
-                    let r = f(&s.labels, false, &buf);
-                    limits.release(buf.len());
+                    let mut hists =
+                        std::borrow::Cow::Borrowed(s.histograms_in(data.start, data.end));
+                    if hists.iter().any(HistogramSample::is_stale) {
+                        hists.to_mut().retain(|h| !h.is_stale());
+                    }
+                    let n = buf.len() + hists.len();
+                    limits.add(n)?;
+                    let r = f(&s.labels, false, &buf, &hists);
+                    limits.release(n);
                     r?;
                 }
             }
@@ -204,9 +257,14 @@ impl RangeArg<'_> {
 
 /// The points with `lo < t <= hi`.
 pub(crate) fn window_slice(points: &[Sample], lo: i64, hi: i64) -> &[Sample] {
-    let a = points.partition_point(|p| p.t <= lo);
-    let b = points.partition_point(|p| p.t <= hi);
-    &points[a..b.max(a)]
+    window_slice_by(points, |p| p.t, lo, hi)
+}
+
+/// The items with `lo < t(item) <= hi` of a slice sorted by `t`.
+pub(crate) fn window_slice_by<T>(items: &[T], t: impl Fn(&T) -> i64, lo: i64, hi: i64) -> &[T] {
+    let a = items.partition_point(|p| t(p) <= lo);
+    let b = items.partition_point(|p| t(p) <= hi);
+    &items[a..b.max(a)]
 }
 
 /// The evaluator for one set of steps (the query's, or a subquery's).
@@ -245,6 +303,16 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// Records an annotation as a warning or an info by its `PromQL warning:`/`PromQL
+    /// info:` prefix.
+    pub(crate) fn note(&self, msg: String) {
+        if msg.starts_with("PromQL info") {
+            self.info(msg);
+        } else {
+            self.warn(msg);
+        }
+    }
+
     pub(crate) fn info(&self, msg: impl Into<String>) {
         let msg = msg.into();
         let mut a = self.annotations.borrow_mut();
@@ -269,6 +337,10 @@ impl<'a> Evaluator<'a> {
                     for s in &mut series {
                         s.drop_name = true;
                         s.points.iter_mut().for_each(|p| p.v = -p.v);
+                        // Negated histograms are gauges (`mul` sets the hint).
+                        s.hpoints
+                            .iter_mut()
+                            .for_each(|p| Arc::make_mut(&mut p.h).mul(-1.0));
                     }
                     Ok(Val::Vector(series))
                 }
@@ -328,17 +400,13 @@ impl<'a> Evaluator<'a> {
             Expr::VectorSelector(vs) => {
                 let off = offset_ms(vs.offset.as_ref());
                 let at = at_ms(vs.at.as_ref(), self.tp.query_start, self.tp.query_end);
-                return self.for_each_selected(vs, |labels, samples| {
-                    let pts = self.lookback_points(samples, off, at, self.tp.lookback)?;
+                return self.for_each_selected(vs, |labels, samples, hists| {
+                    let pts = self.lookback_points(samples, hists, off, at, self.tp.lookback)?;
                     if pts.is_empty() {
                         return Ok(());
                     }
                     self.limits.add(pts.len())?;
-                    hand_over(Series {
-                        labels: labels.clone(),
-                        points: pts.into_iter().map(|(t, _, v)| Sample::new(t, v)).collect(),
-                        drop_name: false,
-                    })
+                    hand_over(pts.into_series(labels.clone()))
                 });
             }
             _ => {}
@@ -369,13 +437,15 @@ impl<'a> Evaluator<'a> {
         }
         let (lo, hi) = arg.window(self.start);
         let mut out = Vec::with_capacity(arg.len());
-        arg.for_each_series(self.limits, |labels, drop_name, points| {
+        arg.for_each_series(self.limits, |labels, drop_name, points, hists| {
             let pts = window_slice(points, lo, hi);
-            if !pts.is_empty() {
-                self.limits.add(pts.len())?;
+            let hpts = window_slice_by(hists, |h| h.t, lo, hi);
+            if !pts.is_empty() || !hpts.is_empty() {
+                self.limits.add(pts.len() + hpts.len())?;
                 out.push(Series {
                     labels: labels.clone(),
                     points: pts.to_vec(),
+                    hpoints: hpts.to_vec(),
                     drop_name,
                 });
             }
@@ -400,26 +470,21 @@ impl<'a> Evaluator<'a> {
         Ok(self
             .vector_selector_points(vs)?
             .into_iter()
-            .map(|(labels, pts)| Series {
-                labels,
-                points: pts.into_iter().map(|(t, _, v)| Sample::new(t, v)).collect(),
-                drop_name: false,
-            })
+            .map(|(labels, pts)| pts.into_series(labels))
             .collect())
     }
 
-    /// Per series, `(step ts, sample ts, value)` for each step with a value.
-    #[allow(clippy::type_complexity)]
+    /// Per series, the points of each step with a value.
     pub(crate) fn vector_selector_points(
         &self,
         vs: &VectorSelector,
-    ) -> Result<Vec<(Labels, Vec<(i64, i64, f64)>)>> {
+    ) -> Result<Vec<(Labels, LookbackPoints)>> {
         let off = offset_ms(vs.offset.as_ref());
         let at = at_ms(vs.at.as_ref(), self.tp.query_start, self.tp.query_end);
         let lookback = self.tp.lookback;
         let mut out = Vec::new();
-        self.for_each_selected(vs, |labels, samples| {
-            let pts = self.lookback_points(samples, off, at, lookback)?;
+        self.for_each_selected(vs, |labels, samples, hists| {
+            let pts = self.lookback_points(samples, hists, off, at, lookback)?;
             if !pts.is_empty() {
                 self.limits.add(pts.len())?;
                 out.push((labels.clone(), pts));
@@ -429,38 +494,41 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
-    /// Calls `f` with each selected series' labels and a forward iterator over its
-    /// samples (staleness markers included), decoded as `f` reads them.
+    /// Calls `f` with each selected series' labels, a forward iterator over its float
+    /// samples (staleness markers included), decoded as `f` reads them, and its
+    /// histogram samples.
     fn for_each_selected(
         &self,
         vs: &VectorSelector,
-        mut f: impl FnMut(&Labels, &mut SampleIter<'_>) -> Result<()>,
+        mut f: impl FnMut(&Labels, &mut SampleIter<'_>, &[HistogramSample]) -> Result<()>,
     ) -> Result<()> {
         let data = self.selector_data(vs);
         for s in &data.series {
             self.limits.tick()?;
             let mut it = s.samples(data.start, data.end);
-            f(&s.labels, &mut it)?;
+            f(&s.labels, &mut it, s.histograms_in(data.start, data.end))?;
             it.finish()?;
         }
         Ok(())
     }
 
-    /// One series' `(step ts, sample ts, value)` for each step with a sample in the
-    /// lookback window that is not a staleness marker. The reference time never
-    /// decreases from step to step (`@` pins it), so one forward pass over the samples
-    /// suffices and only the newest one read is held.
+    /// One series' points for each step with a sample in the lookback window that is not
+    /// a staleness marker. The reference time never decreases from step to step (`@`
+    /// pins it), so one forward pass over the samples suffices and only the newest one
+    /// read is held.
     fn lookback_points(
         &self,
         samples: &mut SampleIter<'_>,
+        hists: &[HistogramSample],
         off: i64,
         at: Option<i64>,
         lookback: i64,
-    ) -> Result<Vec<(i64, i64, f64)>> {
+    ) -> Result<LookbackPoints> {
         let n = self.num_steps();
-        let mut pts = Vec::new();
+        let mut pts = LookbackPoints::default();
         let mut samples = samples.peekable();
         let mut last: Option<Sample> = None;
+        let mut next_hist = 0;
         for i in 0..n {
             if i & 1023 == 1023 {
                 self.limits.tick()?;
@@ -470,13 +538,24 @@ impl<'a> Evaluator<'a> {
             while let Some(p) = samples.next_if(|p| p.t <= r) {
                 last = Some(p);
             }
-            let Some(p) = last else {
-                continue;
-            };
-            if p.t <= r.saturating_sub(lookback) || is_stale_nan(p.v) {
-                continue;
+            while next_hist < hists.len() && hists[next_hist].t <= r {
+                next_hist += 1;
             }
-            pts.push((ts, p.t, p.v));
+            let hist = next_hist.checked_sub(1).map(|j| &hists[j]);
+            // The newer of the last float and the last histogram is the series' value.
+            let float_is_newer = match (last, hist) {
+                (Some(p), h) => h.is_none_or(|h| h.t < p.t),
+                (None, _) => false,
+            };
+            let fresh = |t: i64| t > r.saturating_sub(lookback);
+            if float_is_newer {
+                let p = last.expect("a float is newer only when there is one");
+                if fresh(p.t) && !is_stale_nan(p.v) {
+                    pts.floats.push((ts, p.t, p.v));
+                }
+            } else if let Some(h) = hist.filter(|h| fresh(h.t) && !h.is_stale()) {
+                pts.hists.push((ts, h.clone()));
+            }
         }
         Ok(pts)
     }
@@ -528,7 +607,23 @@ impl<'a> Evaluator<'a> {
             Vec::new()
         } else {
             match inner.eval(&sq.expr)? {
-                Val::Vector(v) => v,
+                Val::Vector(mut v) => {
+                    // As upstream: counter reset hints become unknown, since the steps
+                    // may skip a reset or repeat one; resets are then detected from
+                    // the buckets, as with floats.
+                    for s in &mut v {
+                        for p in &mut s.hpoints {
+                            if matches!(
+                                p.h.counter_reset_hint,
+                                CounterResetHint::CounterReset | CounterResetHint::NotCounterReset
+                            ) {
+                                Arc::make_mut(&mut p.h).counter_reset_hint =
+                                    CounterResetHint::Unknown;
+                            }
+                        }
+                    }
+                    v
+                }
                 Val::Scalar(v) => vec![Series {
                     labels: Labels::empty(),
                     points: v
@@ -536,6 +631,7 @@ impl<'a> Evaluator<'a> {
                         .enumerate()
                         .map(|(i, x)| Sample::new(inner.ts(i), x))
                         .collect(),
+                    hpoints: Vec::new(),
                     drop_name: false,
                 }],
                 other => {
@@ -595,6 +691,7 @@ pub(crate) fn dedup_merge(series: Vec<Series>) -> Result<Vec<Series>> {
         match index.get(&key) {
             Some(&i) => {
                 out[i].points.extend(s.points);
+                out[i].hpoints.extend(s.hpoints);
                 merged = true;
             }
             None => {
@@ -606,7 +703,13 @@ pub(crate) fn dedup_merge(series: Vec<Series>) -> Result<Vec<Series>> {
     if merged {
         for s in &mut out {
             s.points.sort_by_key(|p| p.t);
-            if s.points.windows(2).any(|w| w[0].t == w[1].t) {
+            s.hpoints.sort_by_key(|p| p.t);
+            let collides = s.points.windows(2).any(|w| w[0].t == w[1].t)
+                || s.hpoints.windows(2).any(|w| w[0].t == w[1].t)
+                || s.hpoints
+                    .iter()
+                    .any(|h| s.points.binary_search_by_key(&h.t, |p| p.t).is_ok());
+            if collides {
                 return Err(QueryError::exec(
                     "vector cannot contain metrics with the same labelset",
                 ));
@@ -621,6 +724,14 @@ pub(crate) fn dedup_merge(series: Vec<Series>) -> Result<Vec<Series>> {
 pub(crate) struct StepCursor<'s> {
     series: &'s [Series],
     pos: Vec<usize>,
+    hpos: Vec<usize>,
+}
+
+/// A point's value: a float or a native histogram.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PointValue<'a> {
+    Float(f64),
+    Hist(&'a Arc<FloatHistogram>),
 }
 
 impl<'s> StepCursor<'s> {
@@ -628,6 +739,33 @@ impl<'s> StepCursor<'s> {
         Self {
             series,
             pos: vec![0; series.len()],
+            hpos: vec![0; series.len()],
+        }
+    }
+
+    /// Fills `out` with `(series index, value)` of every series with a float or a
+    /// histogram point at `ts`, in series order. Steps must be visited in increasing
+    /// order, and a cursor used either with this or with [`StepCursor::at`].
+    pub(crate) fn at_any(&mut self, ts: i64, out: &mut Vec<(usize, PointValue<'s>)>) {
+        out.clear();
+        for (i, s) in self.series.iter().enumerate() {
+            let p = &mut self.pos[i];
+            while *p < s.points.len() && s.points[*p].t < ts {
+                *p += 1;
+            }
+            if *p < s.points.len() && s.points[*p].t == ts {
+                out.push((i, PointValue::Float(s.points[*p].v)));
+                *p += 1;
+                continue;
+            }
+            let h = &mut self.hpos[i];
+            while *h < s.hpoints.len() && s.hpoints[*h].t < ts {
+                *h += 1;
+            }
+            if *h < s.hpoints.len() && s.hpoints[*h].t == ts {
+                out.push((i, PointValue::Hist(&s.hpoints[*h].h)));
+                *h += 1;
+            }
         }
     }
 

@@ -1,12 +1,14 @@
 //! Function calls: range-vector functions (`rate`, `*_over_time`, ...), element-wise
 //! math, label manipulation and the special cases (`absent`, `timestamp`, `scalar`, ...).
 
-use cairn_model::{Labels, Sample};
+use cairn_model::{FloatHistogram, HistogramSample, Labels, Sample};
 use promql_parser::parser::{Call, Expr};
 
 use crate::error::{QueryError, Result};
 use crate::eval::{dedup_merge, Evaluator, Series, StepCursor, Val};
 use crate::mathx::{go_max, go_min, kahan_sum_inc, linear_regression, quantile};
+use crate::native_histogram;
+use crate::range_histograms::{histogram_window, RangeOut};
 
 fn arg(call: &Call, i: usize) -> Result<&Expr> {
     call.args
@@ -91,6 +93,7 @@ pub(crate) fn eval_call(ev: &Evaluator<'_>, call: &Call) -> Result<Val> {
                     .enumerate()
                     .map(|(i, x)| Sample::new(ev.ts(i), x))
                     .collect(),
+                hpoints: Vec::new(),
                 drop_name: false,
             }]))
         }
@@ -143,6 +146,12 @@ pub(crate) fn eval_call(ev: &Evaluator<'_>, call: &Call) -> Result<Val> {
         "label_join" => eval_label_join(ev, call),
         "sort" | "sort_desc" => {
             let mut input = ev.eval_vector(arg(call, 0)?)?;
+            // Histograms have no value to sort by: upstream leaves them out.
+            for s in &mut input {
+                ev.limits.release(s.hpoints.len());
+                s.hpoints.clear();
+            }
+            input.retain(|s| !s.points.is_empty());
             if ev.is_instant() {
                 let desc = name == "sort_desc";
                 input.sort_by(|a, b| {
@@ -159,6 +168,11 @@ pub(crate) fn eval_call(ev: &Evaluator<'_>, call: &Call) -> Result<Val> {
             }
             Ok(Val::Vector(input))
         }
+        "histogram_count" => map_histograms(ev, arg(call, 0)?, |h| h.count),
+        "histogram_sum" => map_histograms(ev, arg(call, 0)?, |h| h.sum),
+        "histogram_avg" => map_histograms(ev, arg(call, 0)?, |h| h.sum / h.count),
+        "histogram_stddev" => map_histograms(ev, arg(call, 0)?, native_histogram::histogram_stddev),
+        "histogram_stdvar" => map_histograms(ev, arg(call, 0)?, native_histogram::histogram_stdvar),
         "histogram_quantile" => crate::histogram::eval_histogram_quantile(ev, call),
         "histogram_quantiles" => crate::histogram::eval_histogram_quantiles(ev, call),
         "histogram_fraction" => crate::histogram::eval_histogram_fraction(ev, call),
@@ -171,7 +185,7 @@ pub(crate) fn eval_call(ev: &Evaluator<'_>, call: &Call) -> Result<Val> {
 }
 
 fn points(series: &[Series]) -> usize {
-    series.iter().map(|s| s.points.len()).sum()
+    series.iter().map(Series::len).sum()
 }
 
 /// Natural order of label values (`facette/natsort`, which upstream's `sort_by_label`
@@ -281,14 +295,40 @@ fn map_values(
                 f(p.v, i).map(|v| Sample::new(p.t, v))
             })
             .collect();
-        ev.limits.release(before - pts.len());
+        // Histograms have no value to map: they are dropped, as upstream does.
+        ev.limits.release(before - pts.len() + s.hpoints.len());
         if !pts.is_empty() {
             out.push(Series {
                 labels: s.labels,
                 points: pts,
+                hpoints: Vec::new(),
                 drop_name: !keep_name || s.drop_name,
             });
         }
+    }
+    Ok(Val::Vector(out))
+}
+
+/// Applies `f` to every native-histogram point of an instant-vector argument; float
+/// points give nothing (upstream's `simpleHistogramFunc`).
+fn map_histograms(ev: &Evaluator<'_>, e: &Expr, f: impl Fn(&FloatHistogram) -> f64) -> Result<Val> {
+    let input = ev.eval_vector(e)?;
+    let mut out = Vec::with_capacity(input.len());
+    for s in input {
+        ev.limits.release(s.points.len());
+        if s.hpoints.is_empty() {
+            continue;
+        }
+        out.push(Series {
+            labels: s.labels,
+            points: s
+                .hpoints
+                .iter()
+                .map(|p| Sample::new(p.t, f(&p.h)))
+                .collect(),
+            hpoints: Vec::new(),
+            drop_name: true,
+        });
     }
     Ok(Val::Vector(out))
 }
@@ -597,11 +637,14 @@ pub(crate) fn range_function_each(
     let ra = ev.range_arg(matrix_expr)?;
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let n = ev.num_steps();
-    ra.for_each_series(ev.limits, |labels, source_drop_name, points| {
+    ra.for_each_series(ev.limits, |labels, source_drop_name, points, hists| {
+        let metric = labels.get(cairn_model::METRIC_NAME).unwrap_or("");
         let mut pts = Vec::new();
+        let mut hpts = Vec::new();
         // Window bounds only move forward with the steps, so both ends are found by
         // advancing cursors rather than two binary searches per step.
         let (mut a, mut b) = (0, 0);
+        let (mut ha, mut hb) = (0, 0);
         for i in 0..n {
             let ts = ev.ts(i);
             let (lo, hi) = ra.window(ts);
@@ -612,11 +655,18 @@ pub(crate) fn range_function_each(
             while b < points.len() && points[b].t <= hi {
                 b += 1;
             }
-            let w = &points[a..b];
-            if w.is_empty() {
+            while ha < hists.len() && hists[ha].t <= lo {
+                ha += 1;
+            }
+            hb = hb.max(ha);
+            while hb < hists.len() && hists[hb].t <= hi {
+                hb += 1;
+            }
+            let (w, hw) = (&points[a..b], &hists[ha..hb]);
+            if w.is_empty() && hw.is_empty() {
                 continue;
             }
-            ev.limits.check_transient(w.len())?;
+            ev.limits.check_transient(w.len() + hw.len())?;
             let p = [
                 param.as_ref().map_or(0.0, |p| p[i]),
                 param2.as_ref().map_or(0.0, |p| p[i]),
@@ -624,26 +674,35 @@ pub(crate) fn range_function_each(
             if name == "double_exponential_smoothing" {
                 check_smoothing_factors(p)?;
             }
-            if let Some(v) = f(w, lo, hi, ts, p) {
-                pts.push(Sample::new(ts, v));
+            if hw.is_empty() {
+                if let Some(v) = f(w, lo, hi, ts, p) {
+                    pts.push(Sample::new(ts, v));
+                }
+                continue;
+            }
+            match histogram_window(ev, name, metric, w, hw, lo, hi, |w| f(w, lo, hi, ts, p)) {
+                Some(RangeOut::Float(v)) => pts.push(Sample::new(ts, v)),
+                Some(RangeOut::Hist(h)) => hpts.push(HistogramSample::new(ts, h)),
+                None => {}
             }
         }
-        if !pts.is_empty() {
-            ev.limits.add(pts.len())?;
-            if matches!(name, "rate" | "increase") {
-                let metric = labels.get(cairn_model::METRIC_NAME).unwrap_or("");
-                if !["_total", "_sum", "_count", "_bucket"]
+        if !pts.is_empty() || !hpts.is_empty() {
+            ev.limits.add(pts.len() + hpts.len())?;
+            // Upstream gives this info for float inputs only.
+            if matches!(name, "rate" | "increase")
+                && !pts.is_empty()
+                && !["_total", "_sum", "_count", "_bucket"]
                     .iter()
                     .any(|x| metric.ends_with(x))
-                {
-                    ev.info(format!(
-                        "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
-                    ));
-                }
+            {
+                ev.info(format!(
+                    "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
+                ));
             }
             emit(Series {
                 labels: labels.clone(),
                 points: pts,
+                hpoints: hpts,
                 // A name already marked for removal (a subquery's) stays marked even
                 // through the functions that keep names.
                 drop_name: !keep_name || source_drop_name,
@@ -659,27 +718,29 @@ fn absent_series(ev: &Evaluator<'_>, present: &[Series], arg: &Expr) -> Val {
     let n = ev.num_steps();
     let mut seen = vec![false; n];
     for s in present {
-        for p in &s.points {
-            seen[((p.t - ev.start) / ev.interval) as usize] = true;
+        for t in s
+            .points
+            .iter()
+            .map(|p| p.t)
+            .chain(s.hpoints.iter().map(|p| p.t))
+        {
+            seen[((t - ev.start) / ev.interval) as usize] = true;
         }
     }
     let points: Vec<Sample> = (0..n)
         .filter(|i| !seen[*i])
         .map(|i| Sample::new(ev.ts(i), 1.0))
         .collect();
-    ev.limits.release(points_of(present));
+    ev.limits.release(self::points(present));
     if points.is_empty() {
         return Val::Vector(Vec::new());
     }
     Val::Vector(vec![Series {
         labels: absent_labels(arg),
         points,
+        hpoints: Vec::new(),
         drop_name: false,
     }])
-}
-
-fn points_of(s: &[Series]) -> usize {
-    points(s)
 }
 
 fn absent_labels(e: &Expr) -> Labels {
@@ -715,13 +776,24 @@ fn eval_timestamp(ev: &Evaluator<'_>, e: &Expr) -> Result<Val> {
         let out = ev
             .vector_selector_points(vs)?
             .into_iter()
-            .map(|(labels, pts)| Series {
-                labels,
-                points: pts
-                    .into_iter()
-                    .map(|(ts, t, _)| Sample::new(ts, t as f64 / 1000.0))
-                    .collect(),
-                drop_name: true,
+            .map(|(labels, pts)| {
+                let mut points: Vec<Sample> = pts
+                    .floats
+                    .iter()
+                    .map(|&(ts, t, _)| Sample::new(ts, t as f64 / 1000.0))
+                    .chain(
+                        pts.hists
+                            .iter()
+                            .map(|(ts, h)| Sample::new(*ts, h.t as f64 / 1000.0)),
+                    )
+                    .collect();
+                points.sort_by_key(|p| p.t);
+                Series {
+                    labels,
+                    points,
+                    hpoints: Vec::new(),
+                    drop_name: true,
+                }
             })
             .collect();
         return Ok(Val::Vector(out));
@@ -859,6 +931,7 @@ fn eval_date(ev: &Evaluator<'_>, call: &Call, part: &str) -> Result<Val> {
             Ok(Val::Vector(vec![Series {
                 labels: Labels::empty(),
                 points: pts,
+                hpoints: Vec::new(),
                 drop_name: false,
             }]))
         }

@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 
-use cairn_model::{Labels, Sample, METRIC_NAME};
+use cairn_model::{FloatHistogram, Labels, Sample, METRIC_NAME};
 use promql_parser::parser::{Call, Expr};
 
 use crate::error::{QueryError, Result};
 use crate::eval::{dedup_merge, Evaluator, Series, StepCursor, Val};
 use crate::mathx::{almost_equal, format_openmetrics_float};
+use crate::native_histogram;
 
 const BUCKET_LABEL: &str = "le";
 
@@ -196,6 +197,11 @@ impl Histograms {
         let mut groups: Vec<Labels> = Vec::new();
         let mut of: Vec<Option<(usize, f64)>> = Vec::with_capacity(input.len());
         for s in &input {
+            if s.points.is_empty() {
+                // Native histograms only: no classic bucket here.
+                of.push(None);
+                continue;
+            }
             let upper = s.labels.get(BUCKET_LABEL).and_then(parse_go_float);
             let Some(upper) = upper else {
                 ev.warn(format!(
@@ -241,9 +247,48 @@ impl Histograms {
                 }
             }
         }
-        ev.limits
-            .release(self.input.iter().map(|s| s.points.len()).sum());
+        ev.limits.release(self.input.iter().map(Series::len).sum());
         Ok(())
+    }
+
+    /// Computes `f(step, histogram, metric name)` for every native-histogram point of
+    /// the input and adds the results to `labels`/`out` (the output series, one per
+    /// classic group so far). A native histogram with the labels of a classic group that
+    /// has buckets at the same step is upstream's "mix of classic and native histograms":
+    /// neither gives a result there.
+    fn add_native(
+        &self,
+        ev: &Evaluator<'_>,
+        labels: &mut Vec<Labels>,
+        out: &mut Vec<Vec<Sample>>,
+        mut f: impl FnMut(usize, &FloatHistogram, &str) -> f64,
+    ) {
+        let group_of: HashMap<&Labels, usize> = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l, i))
+            .collect();
+        for s in self.input.iter().filter(|s| !s.hpoints.is_empty()) {
+            let metric = s.labels.get(METRIC_NAME).unwrap_or("");
+            let classic = group_of.get(&s.labels).copied();
+            let mut points = Vec::with_capacity(s.hpoints.len());
+            for p in &s.hpoints {
+                if let Some(g) = classic {
+                    if let Ok(i) = out[g].binary_search_by_key(&p.t, |x| x.t) {
+                        out[g].remove(i);
+                        ev.warn(format!(
+                            "PromQL warning: vector contains a mix of classic and native histograms for metric name {metric:?}"
+                        ));
+                        continue;
+                    }
+                }
+                let step = ((p.t - ev.start) / ev.interval) as usize;
+                points.push(Sample::new(p.t, f(step, &p.h, metric)));
+            }
+            labels.push(s.labels.clone());
+            out.push(points);
+        }
     }
 }
 
@@ -284,6 +329,7 @@ fn collect_output(
             result.push(Series {
                 labels,
                 points,
+                hpoints: Vec::new(),
                 drop_name: true,
             });
         }
@@ -291,6 +337,15 @@ fn collect_output(
     // Distinct groups can end up with the same labels (histogram_quantiles overwriting a
     // grouping label with the quantile): that is upstream's duplicate-labelset error.
     Ok(Val::Vector(dedup_merge(result)?))
+}
+
+/// The quantile of a native histogram, with the annotations it raises.
+fn native_quantile(ev: &Evaluator<'_>, q: f64, h: &FloatHistogram, metric: &str) -> f64 {
+    let (v, note) = native_histogram::histogram_quantile(q, h);
+    if let Some(note) = note {
+        ev.note(note.message(metric));
+    }
+    v
 }
 
 /// Evaluates `histogram_quantile(q, buckets)`.
@@ -309,7 +364,11 @@ pub(crate) fn eval_histogram_quantile(ev: &Evaluator<'_>, call: &Call) -> Result
         }
         out[g].push(Sample::new(ev.ts(step), v));
     })?;
-    collect_output(ev, h.groups.clone(), out)
+    let mut labels = h.groups.clone();
+    h.add_native(ev, &mut labels, &mut out, |step, hist, metric| {
+        native_quantile(ev, qs[step], hist, metric)
+    });
+    collect_output(ev, labels, out)
 }
 
 /// Evaluates `histogram_quantiles(buckets, "label", q0, q1, ...)`: one series per
@@ -338,18 +397,38 @@ pub(crate) fn eval_histogram_quantiles(ev: &Evaluator<'_>, call: &Call) -> Resul
         warn_invalid_quantiles(ev, q);
     }
     let h = Histograms::new(ev, ev.eval_vector(args[0])?);
-    let ng = h.groups.len();
-    // Output index: quantile argument × group.
-    let mut out: Vec<Vec<Sample>> = vec![Vec::new(); qs.len() * ng];
+    // Native histograms join the classic groups, each as a group of its own.
+    let mut groups = h.groups.clone();
+    let mut native_out: Vec<Vec<Vec<Sample>>> = Vec::with_capacity(qs.len());
+    let mut classic_out: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); h.groups.len()]; qs.len()];
     h.for_each_step(ev, |step, g, b| {
         for (qi, q) in qs.iter().enumerate() {
             let (v, forced) = bucket_quantile(q[step], b);
             if forced {
                 report_forced_monotonicity(ev, &h.groups[g]);
             }
-            out[qi * ng + g].push(Sample::new(ev.ts(step), v));
+            classic_out[qi][g].push(Sample::new(ev.ts(step), v));
         }
     })?;
+    for (qi, q) in qs.iter().enumerate() {
+        let mut labels = h.groups.clone();
+        let mut out = std::mem::take(&mut classic_out[qi]);
+        h.add_native(ev, &mut labels, &mut out, |step, hist, metric| {
+            native_quantile(ev, q[step], hist, metric)
+        });
+        if qi == 0 {
+            groups = labels;
+        }
+        native_out.push(out);
+    }
+    let ng = groups.len();
+    // Output index: quantile argument × group.
+    let out: Vec<Vec<Sample>> = native_out.into_iter().flatten().collect();
+    let h = Histograms {
+        input: Vec::new(),
+        of: Vec::new(),
+        groups,
+    };
     // A quantile given by an expression can differ between steps; each value gets its
     // own series.
     let mut labels = Vec::with_capacity(out.len());
@@ -392,7 +471,15 @@ pub(crate) fn eval_histogram_fraction(ev: &Evaluator<'_>, call: &Call) -> Result
         let v = bucket_fraction(lower[step], upper[step], b);
         out[g].push(Sample::new(ev.ts(step), v));
     })?;
-    collect_output(ev, h.groups.clone(), out)
+    let mut labels = h.groups.clone();
+    h.add_native(ev, &mut labels, &mut out, |step, hist, metric| {
+        let (v, note) = native_histogram::histogram_fraction(lower[step], upper[step], hist);
+        if let Some(note) = note {
+            ev.note(note.message(metric));
+        }
+        v
+    });
+    collect_output(ev, labels, out)
 }
 
 /// Parses a float like Go's `strconv.ParseFloat` for the usual spellings (`+Inf`, `1e3`).

@@ -40,10 +40,19 @@
 //! bounded by [`EngineOptions::timeout`] (queueing included) and
 //! [`EngineOptions::max_samples`] samples held in memory (see above).
 //!
+//! Native histograms: a series' points are floats or [`cairn_model::FloatHistogram`]s
+//! (`Series::points` and `Series::hpoints`, as upstream keeps `Floats` and
+//! `Histograms` apart). Float-only operations ignore histogram points, with upstream's
+//! annotations where it gives them; `rate`/`increase`/`delta`, `irate`/`idelta`,
+//! `sum`/`avg`/`count`/`last`/`first`_over_time, `sum`/`avg`/`count`/`group`/`limitk`,
+//! `+ - * /` and `== !=`, and the `histogram_*` functions work on histograms
+//! (`range_histograms.rs`, `native_histogram.rs`, arithmetic in `cairn-model`).
+//!
 //! Functions that are not implemented yet fail with [`QueryError::Execution`]
 //! ("function X is not supported yet") rather than giving a wrong answer.
 
 mod aggregations;
+mod annotations;
 mod binary;
 mod engine;
 mod error;
@@ -51,8 +60,10 @@ mod eval;
 mod functions;
 mod histogram;
 mod mathx;
+mod native_histogram;
 mod plan;
 pub mod promqltest;
+mod range_histograms;
 mod storage;
 mod value;
 

@@ -1,7 +1,7 @@
 //! The storage interface the engine reads from, and a simple in-memory implementation.
 
 use async_trait::async_trait;
-use cairn_model::{Labels, Matcher, Sample};
+use cairn_model::{HistogramSample, Labels, Matcher, Sample};
 
 use crate::error::StorageError;
 
@@ -50,8 +50,11 @@ pub struct SelectRequest {
 pub struct StorageSeries {
     /// The series' labels.
     pub labels: Labels,
-    /// Its samples, decoded or still encoded (may include staleness markers).
+    /// Its float samples, decoded or still encoded (may include staleness markers).
     pub data: SeriesData,
+    /// Its native-histogram samples sorted by timestamp (a timestamp has a float or a
+    /// histogram sample, not both).
+    pub histograms: Vec<HistogramSample>,
 }
 
 /// A series' samples as a [`Storage`] hands them over. Stores that have encoded chunks
@@ -84,6 +87,7 @@ impl StorageSeries {
         Self {
             labels,
             data: SeriesData::Samples(samples),
+            histograms: Vec::new(),
         }
     }
 
@@ -92,7 +96,16 @@ impl StorageSeries {
         Self {
             labels,
             data: SeriesData::Xor(chunks),
+            histograms: Vec::new(),
         }
+    }
+
+    /// The histogram samples in `[start, end]`.
+    pub fn histograms_in(&self, start: i64, end: i64) -> &[HistogramSample] {
+        let h = &self.histograms;
+        let lo = h.partition_point(|x| x.t < start);
+        let hi = h.partition_point(|x| x.t <= end);
+        &h[lo..hi.max(lo)]
     }
 
     /// The samples in `[start, end]` in order, decoded while they are read, so a
@@ -276,7 +289,7 @@ pub struct SelectResult {
 /// A [`Storage`] over series held in memory; used by tests and the promqltest runner.
 #[derive(Debug, Clone, Default)]
 pub struct InMemoryStorage {
-    series: Vec<(Labels, Vec<Sample>)>,
+    series: Vec<(Labels, Vec<Sample>, Vec<HistogramSample>)>,
 }
 
 impl InMemoryStorage {
@@ -288,18 +301,45 @@ impl InMemoryStorage {
     /// Adds samples to the series with `labels` (creating it), keeping samples sorted by
     /// timestamp; a sample at an existing timestamp replaces the old one.
     pub fn add(&mut self, labels: Labels, samples: impl IntoIterator<Item = Sample>) {
-        let idx = match self.series.binary_search_by(|s| s.0.cmp(&labels)) {
+        let idx = self.series_index(labels);
+        let (_, floats, hists) = &mut self.series[idx];
+        for sample in samples {
+            if let Ok(i) = hists.binary_search_by_key(&sample.t, |x| x.t) {
+                hists.remove(i);
+            }
+            match floats.binary_search_by_key(&sample.t, |x| x.t) {
+                Ok(i) => floats[i] = sample,
+                Err(i) => floats.insert(i, sample),
+            }
+        }
+    }
+
+    /// Adds native-histogram samples like [`InMemoryStorage::add`] adds floats; a
+    /// histogram replaces a float at the same timestamp and the other way round.
+    pub fn add_histograms(
+        &mut self,
+        labels: Labels,
+        samples: impl IntoIterator<Item = HistogramSample>,
+    ) {
+        let idx = self.series_index(labels);
+        let (_, floats, hists) = &mut self.series[idx];
+        for sample in samples {
+            if let Ok(i) = floats.binary_search_by_key(&sample.t, |x| x.t) {
+                floats.remove(i);
+            }
+            match hists.binary_search_by_key(&sample.t, |x| x.t) {
+                Ok(i) => hists[i] = sample,
+                Err(i) => hists.insert(i, sample),
+            }
+        }
+    }
+
+    fn series_index(&mut self, labels: Labels) -> usize {
+        match self.series.binary_search_by(|s| s.0.cmp(&labels)) {
             Ok(i) => i,
             Err(i) => {
-                self.series.insert(i, (labels, Vec::new()));
+                self.series.insert(i, (labels, Vec::new(), Vec::new()));
                 i
-            }
-        };
-        let s = &mut self.series[idx].1;
-        for sample in samples {
-            match s.binary_search_by_key(&sample.t, |x| x.t) {
-                Ok(i) => s[i] = sample,
-                Err(i) => s.insert(i, sample),
             }
         }
     }
@@ -309,8 +349,8 @@ impl InMemoryStorage {
         self.series.clear();
     }
 
-    /// All series with their samples, sorted by labels.
-    pub fn series(&self) -> &[(Labels, Vec<Sample>)] {
+    /// All series with their float and histogram samples, sorted by labels.
+    pub fn series(&self) -> &[(Labels, Vec<Sample>, Vec<HistogramSample>)] {
         &self.series
     }
 }
@@ -321,16 +361,21 @@ impl Storage for InMemoryStorage {
         let series = self
             .series
             .iter()
-            .filter(|(labels, _)| {
+            .filter(|(labels, _, _)| {
                 req.matchers
                     .iter()
                     .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
             })
-            .filter_map(|(labels, samples)| {
+            .filter_map(|(labels, samples, hists)| {
                 let lo = samples.partition_point(|x| x.t < req.start);
                 let hi = samples.partition_point(|x| x.t <= req.end);
-                (lo < hi)
-                    .then(|| StorageSeries::from_samples(labels.clone(), samples[lo..hi].to_vec()))
+                let mut s =
+                    StorageSeries::from_samples(labels.clone(), samples[lo..hi.max(lo)].to_vec());
+                let lo = hists.partition_point(|x| x.t < req.start);
+                let hi = hists.partition_point(|x| x.t <= req.end);
+                s.histograms = hists[lo..hi.max(lo)].to_vec();
+                let has_floats = !matches!(&s.data, SeriesData::Samples(v) if v.is_empty());
+                (has_floats || !s.histograms.is_empty()).then_some(s)
             })
             .collect();
         Ok(SelectResult {

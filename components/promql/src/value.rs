@@ -1,6 +1,8 @@
 //! Query results as returned to API callers.
 
-use cairn_model::{Labels, Sample};
+use std::sync::Arc;
+
+use cairn_model::{FloatHistogram, HistogramSample, Labels, Sample};
 
 /// One element of an instant vector.
 #[derive(Debug, Clone, PartialEq)]
@@ -9,8 +11,10 @@ pub struct VectorSample {
     pub labels: Labels,
     /// Evaluation timestamp in milliseconds.
     pub t: i64,
-    /// The value.
+    /// The value (0 when the element is a histogram).
     pub v: f64,
+    /// The native histogram, when the element is one rather than a float.
+    pub h: Option<Arc<FloatHistogram>>,
 }
 
 /// One series of a range vector (matrix).
@@ -18,8 +22,10 @@ pub struct VectorSample {
 pub struct RangeSeries {
     /// The series' labels.
     pub labels: Labels,
-    /// Points sorted by timestamp.
+    /// Float points sorted by timestamp.
     pub samples: Vec<Sample>,
+    /// Histogram points sorted by timestamp.
+    pub histograms: Vec<HistogramSample>,
 }
 
 /// The value a query evaluates to, shaped like Prometheus's `resultType`s.

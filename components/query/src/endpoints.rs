@@ -21,12 +21,20 @@ struct Endpoint {
 #[derive(Debug, Clone)]
 pub struct StoreSet {
     endpoints: Arc<Vec<Arc<Endpoint>>>,
+    /// Which endpoints are ring ingesters (the others are static stores).
+    ingester: Arc<Vec<bool>>,
+    /// How many ingesters may fail a query without any acknowledged sample missing from
+    /// its answer: replication factor minus write quorum.
+    tolerated_ingester_failures: usize,
 }
 
 impl StoreSet {
     /// The set of `clients`; nothing is contacted until the first query.
     pub fn new(clients: Vec<StoreClient>) -> Self {
+        let n = clients.len();
         Self {
+            ingester: Arc::new(vec![false; n]),
+            tolerated_ingester_failures: 0,
             endpoints: Arc::new(
                 clients
                     .into_iter()
@@ -44,21 +52,53 @@ impl StoreSet {
     /// A set of `addrs`, reusing this set's connection (and cached Info) for every
     /// address it already has and connecting lazily to the others with `timeout`.
     pub fn with_addrs(&self, addrs: &[String], timeout: Duration) -> Result<Self, StoreApiError> {
+        self.with_ingesters(addrs, &[], 0, timeout)
+    }
+
+    /// Like [`StoreSet::with_addrs`] for `static_addrs` plus the ring's `ingesters`, of
+    /// which up to `tolerated_failures` may fail a query without a warning: with
+    /// replication factor RF and write quorum W every acknowledged sample is on at least
+    /// W ingesters, so RF − W failed ones still leave a copy of it.
+    pub fn with_ingesters(
+        &self,
+        static_addrs: &[String],
+        ingesters: &[String],
+        tolerated_failures: usize,
+        timeout: Duration,
+    ) -> Result<Self, StoreApiError> {
+        let addrs: Vec<&String> = static_addrs.iter().chain(ingesters).collect();
         let endpoints = addrs
             .iter()
-            .map(
-                |addr| match self.endpoints.iter().find(|e| e.client.addr() == addr) {
+            .map(|addr| {
+                match self
+                    .endpoints
+                    .iter()
+                    .find(|e| e.client.addr() == addr.as_str())
+                {
                     Some(e) => Ok(e.clone()),
                     None => Ok(Arc::new(Endpoint {
                         client: StoreClient::connect_lazy(addr, timeout)?,
                         info: Mutex::new(None),
                     })),
-                },
-            )
+                }
+            })
             .collect::<Result<Vec<_>, StoreApiError>>()?;
+        let ingester = (0..addrs.len()).map(|i| i >= static_addrs.len()).collect();
         Ok(Self {
             endpoints: Arc::new(endpoints),
+            ingester: Arc::new(ingester),
+            tolerated_ingester_failures: tolerated_failures,
         })
+    }
+
+    /// Whether store `i` is a ring ingester.
+    pub(crate) fn is_ingester(&self, i: usize) -> bool {
+        self.ingester[i]
+    }
+
+    /// See [`StoreSet::with_ingesters`].
+    pub fn tolerated_ingester_failures(&self) -> usize {
+        self.tolerated_ingester_failures
     }
 
     /// The stores' addresses, in order.

@@ -77,32 +77,52 @@ impl FanoutStorage {
             if !self.stores.may_hold(i, mint, maxt).await {
                 return None;
             }
-            Some(call(self.stores.client(i)).await)
+            Some((i, call(self.stores.client(i)).await))
         }))
         .await;
         let mut gathered = Gathered {
             results: Vec::with_capacity(answers.len()),
             warnings: Vec::new(),
         };
-        let mut failed = 0;
-        for answer in answers.into_iter().flatten() {
+        let mut failures = Vec::new();
+        for (i, answer) in answers.into_iter().flatten() {
             match answer {
                 Ok((result, warnings)) => {
                     gathered.results.push(result);
                     gathered.warnings.extend(warnings);
                 }
-                Err(e) if self.partial_response => {
-                    failed += 1;
-                    gathered.warnings.push(e.to_string());
-                }
-                Err(e) => {
-                    return Err(StorageError::retryable(format!(
-                        "{e} (partial responses are disabled; enable them with \
-                         partial_response=true or query.partial_response to get the \
-                         other stores' data with a warning)"
-                    )))
-                }
+                Err(e) => failures.push((i, e)),
             }
+        }
+        // Replication covers for a few failed ingesters: their data is complete on the
+        // others, so the answer needs no warning (and is no partial response).
+        let failed_ingesters = failures
+            .iter()
+            .filter(|(i, _)| self.stores.is_ingester(*i))
+            .count();
+        if failed_ingesters > 0 && failed_ingesters <= self.stores.tolerated_ingester_failures() {
+            failures.retain(|(i, e)| {
+                let covered = self.stores.is_ingester(*i);
+                if covered {
+                    tracing::debug!(
+                        store = self.stores.client(*i).addr(),
+                        error = %e,
+                        "ingester failed; replication covers its data"
+                    );
+                }
+                !covered
+            });
+        }
+        let failed = failures.len();
+        for (_, e) in failures {
+            if !self.partial_response {
+                return Err(StorageError::retryable(format!(
+                    "{e} (partial responses are disabled; enable them with \
+                     partial_response=true or query.partial_response to get the \
+                     other stores' data with a warning)"
+                )));
+            }
+            gathered.warnings.push(e.to_string());
         }
         if gathered.results.is_empty() && failed > 0 {
             return Err(StorageError::retryable(format!(

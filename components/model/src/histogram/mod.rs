@@ -7,11 +7,29 @@
 //!  remote_write / promqltest literal ──▶ FloatHistogram { schema, spans, buckets, .. }
 //!      │ buckets() / all_buckets(): Bucket { lower, upper, count, .. } in value order
 //!      ▼
-//!  PromQL: add / sub / mul / div, compact, reduce_resolution, detect_reset,
+//!  PromQL: add / sub / kahan_add / mul / div, compact, reduce_resolution, detect_reset,
+//!          equals (ops.rs, compare.rs; Prometheus's semantics, bucket layouts included),
 //!          histogram_quantile / histogram_fraction / stddev (in cairn-promql)
+//!  promqltest: parse_test_expression / test_expression / approx_equals (text.rs)
 //! ```
 
 use std::sync::Arc;
+
+mod bounds;
+mod compare;
+mod custom;
+mod error;
+mod layout;
+mod ops;
+#[cfg(test)]
+mod suite;
+mod text;
+
+pub use compare::{almost_equal, spans_match};
+pub use custom::custom_bucket_bounds_match;
+pub use error::{HistogramError, Side};
+pub use ops::AddOutcome;
+pub use text::go_float;
 
 /// The schema of histograms with custom bucket bounds (NHCB).
 pub const CUSTOM_BUCKETS_SCHEMA: i32 = -53;
@@ -269,7 +287,10 @@ fn exponential_bound(index: i32, schema: i32) -> f64 {
         return ldexp(1.0, exp);
     }
     let frac_index = index & ((1 << schema) - 1);
-    let frac = 0.5 * (f64::from(frac_index) / f64::from(1u32 << schema)).exp2();
+    let frac = match bounds::EXPONENTIAL_BOUNDS.get(schema as usize) {
+        Some(table) => table[frac_index as usize],
+        None => 0.5 * (f64::from(frac_index) / f64::from(1u32 << schema)).exp2(),
+    };
     let exp = i64::from(index >> schema) + 1;
     if frac == 0.5 && exp == 1025 {
         return f64::MAX;

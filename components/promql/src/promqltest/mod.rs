@@ -25,6 +25,7 @@
 //! eprint!("{report}"); // failures, then "N passed, M failed, K skipped"
 //! ```
 
+mod nhcb;
 mod run;
 mod script;
 

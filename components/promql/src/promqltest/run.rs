@@ -3,7 +3,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use cairn_model::{Labels, Matcher, Sample};
+use std::sync::Arc;
+
+use cairn_model::histogram::CounterResetHint;
+use cairn_model::{FloatHistogram, HistogramSample, Labels, Matcher, Sample};
 use promql_parser::parser::{AtModifier, Expr};
 
 use super::script::{Command, Eval, EvalKind, ExpectKind, Load, Point};
@@ -84,22 +87,17 @@ impl<'o> Runner<'o> {
     }
 
     fn load(&mut self, load: Load) {
+        let mut classic = Vec::new();
         for s in load.series {
             let mut samples = Vec::new();
-            let mut histograms = false;
+            let mut histograms = Vec::new();
             for (i, p) in s.points.iter().enumerate() {
                 let t = load.interval_ms * i as i64;
                 match p {
                     Point::Float(v) => samples.push(Sample::new(t, *v)),
-                    Point::Histogram => histograms = true,
+                    Point::Histogram(h, _) => histograms.push(HistogramSample { t, h: h.clone() }),
                     Point::Omitted => {}
                 }
-            }
-            if histograms {
-                self.unsupported.push(Unsupported {
-                    labels: s.labels.clone(),
-                    reason: "native histograms not stored",
-                });
             }
             if s.has_start_timestamps {
                 self.unsupported.push(Unsupported {
@@ -108,14 +106,16 @@ impl<'o> Runner<'o> {
                 });
             }
             if load.with_nhcb {
-                if let Some(base) = nhcb_series(&s.labels) {
-                    self.unsupported.push(Unsupported {
-                        labels: base,
-                        reason: "load_with_nhcb: classic to native-histogram custom-bucket conversion unsupported",
-                    });
-                }
+                classic.push((s.labels.clone(), samples.clone()));
+            }
+            if !histograms.is_empty() {
+                assign_counter_reset_hints(&s.points, &mut histograms);
+                self.storage.add_histograms(s.labels.clone(), histograms);
             }
             self.storage.add(s.labels, samples);
+        }
+        for (labels, histograms) in super::nhcb::convert(&classic) {
+            self.storage.add_histograms(labels, histograms);
         }
     }
 
@@ -143,9 +143,6 @@ impl<'o> Runner<'o> {
             Ok(e) => e,
             Err(e) => return Outcome::Skipped(format!("parser cannot parse: {e}")),
         };
-        if ev.expects_histogram() {
-            return Outcome::Skipped("native histograms not stored".into());
-        }
         let unsupported = self.unsupported_data(&expr);
         let res = match ev.kind {
             EvalKind::Range { start, end, step } => {
@@ -245,11 +242,15 @@ impl<'o> Runner<'o> {
         let vector: Vec<crate::VectorSample> = m
             .into_iter()
             .filter_map(|s| {
-                let p = s.samples.iter().find(|p| p.t == t)?;
+                let (v, h) = match s.samples.iter().find(|p| p.t == t) {
+                    Some(p) => (p.v, None),
+                    None => (0.0, Some(s.histograms.iter().find(|p| p.t == t)?.h.clone())),
+                };
                 Some(crate::VectorSample {
                     labels: s.labels,
                     t,
-                    v: p.v,
+                    v,
+                    h,
                 })
             })
             .collect();
@@ -266,22 +267,6 @@ impl<'o> Runner<'o> {
 
 fn secs(ms: i64) -> String {
     format!("{}s", ms as f64 / 1000.0)
-}
-
-/// The labels a `load_with_nhcb` conversion would give a classic histogram series
-/// (`x_bucket`/`x_sum`/`x_count` → `x` without `le`), if it is one.
-fn nhcb_series(l: &Labels) -> Option<Labels> {
-    let name = l.metric_name()?;
-    let base = ["_bucket", "_sum", "_count"]
-        .iter()
-        .find_map(|s| name.strip_suffix(s))?;
-    if name.ends_with("_bucket") && l.get("le").is_none() {
-        return None;
-    }
-    let mut b = l.to_builder();
-    b.del("le");
-    b.set(cairn_model::METRIC_NAME, base);
-    Some(b.build())
 }
 
 /// Matchers of every selector in `expr` (implicit `info()` data selectors included).
@@ -485,7 +470,10 @@ fn describe(v: &Value) -> String {
             let items: Vec<String> = s
                 .iter()
                 .take(MAX)
-                .map(|s| format!("{} {}", s.labels, s.v))
+                .map(|s| match &s.h {
+                    Some(h) => format!("{} {}", s.labels, h.test_expression()),
+                    None => format!("{} {}", s.labels, s.v),
+                })
                 .collect();
             format!("vector [{}]{}", items.join(", "), more(s.len()))
         }
@@ -493,11 +481,73 @@ fn describe(v: &Value) -> String {
             let items: Vec<String> = m
                 .iter()
                 .take(MAX)
-                .map(|s| format!("{} {}", s.labels, points(&s.samples)))
+                .map(|s| {
+                    format!(
+                        "{} {}{}",
+                        s.labels,
+                        points(&s.samples),
+                        hpoints(&s.histograms)
+                    )
+                })
                 .collect();
             format!("matrix [{}]{}", items.join(", "), more(m.len()))
         }
     }
+}
+
+/// The counter reset hints Prometheus's TSDB gives histograms read back from its head
+/// (a series' histograms are compared with the one before as they are appended, and a
+/// counter reset starts a new chunk): the first histogram of a run (after a float, a
+/// staleness marker or at the start) keeps its own hint, later ones get `Unknown` when
+/// they are a counter reset (or say so) and `NotCounterReset` otherwise; gauge
+/// histograms stay gauges. `histograms` are the histogram points of `points`, in order.
+fn assign_counter_reset_hints(points: &[Point], histograms: &mut [HistogramSample]) {
+    let mut next = histograms.iter_mut();
+    let mut prev: Option<Arc<FloatHistogram>> = None;
+    for p in points {
+        match p {
+            Point::Float(_) => prev = None,
+            Point::Omitted => {}
+            Point::Histogram(..) => {
+                let Some(sample) = next.next() else {
+                    return;
+                };
+                let hint = sample.h.counter_reset_hint;
+                if hint != CounterResetHint::Gauge {
+                    if let Some(before) = &prev {
+                        let reset = hint == CounterResetHint::CounterReset
+                            || (hint != CounterResetHint::NotCounterReset
+                                && sample.h.detect_reset(before));
+                        // A reset starts a new chunk, whose first sample upstream's head
+                        // reads back with an unknown hint (prometheus#15346).
+                        Arc::make_mut(&mut sample.h).counter_reset_hint = if reset {
+                            CounterResetHint::Unknown
+                        } else {
+                            CounterResetHint::NotCounterReset
+                        };
+                    }
+                }
+                prev = Some(sample.h.clone());
+            }
+        }
+    }
+}
+
+/// Upstream's histogram comparison: both sides compacted, then compared field by field
+/// with the relative tolerance (the counter reset hint only when the script set it).
+fn histograms_match(want: &FloatHistogram, got: &FloatHistogram, compare_hint: bool) -> bool {
+    let (mut want, mut got) = (want.clone(), got.clone());
+    want.compact(0);
+    got.compact(0);
+    want.approx_equals(&got, EPSILON, compare_hint)
+}
+
+fn hpoints(samples: &[HistogramSample]) -> String {
+    let p: Vec<String> = samples
+        .iter()
+        .map(|p| format!("{}@{}", p.h.test_expression(), secs(p.t)))
+        .collect();
+    p.join(" ")
 }
 
 fn points(samples: &[Sample]) -> String {
@@ -528,6 +578,7 @@ fn compare(ev: &Eval, value: &Value, range: Option<(i64, i64, i64)>) -> Result<(
                     ));
                 };
                 let mut want = Vec::new();
+                let mut want_h = Vec::new();
                 for (i, p) in exp.points.iter().enumerate() {
                     let Some((start, end, step)) = range else {
                         return Err(format!(
@@ -544,8 +595,10 @@ fn compare(ev: &Eval, value: &Value, range: Option<(i64, i64, i64)>) -> Result<(
                             exp.labels
                         ));
                     }
-                    if let Point::Float(v) = p {
-                        want.push(Sample::new(t, *v));
+                    match p {
+                        Point::Float(v) => want.push(Sample::new(t, *v)),
+                        Point::Histogram(h, hint) => want_h.push((t, h, *hint)),
+                        Point::Omitted => {}
                     }
                 }
                 let ok = want.len() == s.samples.len()
@@ -559,6 +612,23 @@ fn compare(ev: &Eval, value: &Value, range: Option<(i64, i64, i64)>) -> Result<(
                         s.labels,
                         points(&want),
                         points(&s.samples)
+                    ));
+                }
+                let ok = want_h.len() == s.histograms.len()
+                    && want_h
+                        .iter()
+                        .zip(&s.histograms)
+                        .all(|((t, w, hint), g)| *t == g.t && histograms_match(w, &g.h, *hint));
+                if !ok {
+                    let want: Vec<String> = want_h
+                        .iter()
+                        .map(|(t, h, _)| format!("{}@{}", h.test_expression(), secs(*t)))
+                        .collect();
+                    return Err(format!(
+                        "expected {} histograms {}, got {}",
+                        s.labels,
+                        want.join(" "),
+                        hpoints(&s.histograms)
                     ));
                 }
             }
@@ -590,12 +660,41 @@ fn compare(ev: &Eval, value: &Value, range: Option<(i64, i64, i64)>) -> Result<(
                         pos + 1
                     ));
                 }
-                let want = match exp.points.first() {
-                    Some(Point::Float(f)) => *f,
-                    _ => 0.0,
-                };
-                if !almost_equal(want, s.v, EPSILON) {
-                    return Err(format!("expected {} {want}, got {}", s.labels, s.v));
+                match (exp.points.first(), &s.h) {
+                    (Some(Point::Histogram(want, hint)), Some(got)) => {
+                        if !histograms_match(want, got, *hint) {
+                            return Err(format!(
+                                "expected {} {}, got {}",
+                                s.labels,
+                                want.test_expression(),
+                                got.test_expression()
+                            ));
+                        }
+                    }
+                    (Some(Point::Histogram(want, _)), None) => {
+                        return Err(format!(
+                            "expected {} {}, got float {}",
+                            s.labels,
+                            want.test_expression(),
+                            s.v
+                        ));
+                    }
+                    (want, got) => {
+                        let want = match want {
+                            Some(Point::Float(f)) => *f,
+                            _ => 0.0,
+                        };
+                        if let Some(h) = got {
+                            return Err(format!(
+                                "expected {} {want}, got histogram {}",
+                                s.labels,
+                                h.test_expression()
+                            ));
+                        }
+                        if !almost_equal(want, s.v, EPSILON) {
+                            return Err(format!("expected {} {want}, got {}", s.labels, s.v));
+                        }
+                    }
                 }
             }
             if let Some(e) = ev
@@ -653,15 +752,5 @@ mod tests {
             ]
         );
         assert!(pin_at(&promql_parser::parser::parse("time() + a").unwrap(), 0).is_none());
-    }
-
-    #[test]
-    fn nhcb_names() {
-        let l = Labels::from_pairs([("__name__", "h_bucket"), ("le", "1"), ("a", "b")]);
-        assert_eq!(
-            nhcb_series(&l),
-            Some(Labels::from_pairs([("__name__", "h"), ("a", "b")]))
-        );
-        assert_eq!(nhcb_series(&Labels::from_pairs([("__name__", "h")])), None);
     }
 }

@@ -1,17 +1,20 @@
 //! Parsing of promqltest scripts: commands, series descriptions and point expansion.
 
-use cairn_model::{Labels, STALE_NAN};
+use std::sync::Arc;
+
+use cairn_model::{FloatHistogram, Labels, STALE_NAN};
 use regex::Regex;
 
 /// One expanded point of a series description.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Point {
     /// `_`: no sample at this position.
     Omitted,
     /// A float sample (possibly the staleness marker).
     Float(f64),
-    /// A native histogram literal `{{...}}` (parsed for its extent only: not stored).
-    Histogram,
+    /// A native histogram literal `{{...}}`, and whether it spelled out its
+    /// `counter_reset_hint` (only then is the hint compared, as upstream does).
+    Histogram(Arc<FloatHistogram>, bool),
 }
 
 /// A series line: labels and its expanded points.
@@ -128,13 +131,6 @@ impl Eval {
             .iter()
             .filter(move |(k, _)| *k == kind)
             .map(|(_, m)| m)
-    }
-
-    /// Whether any expected value is a native histogram.
-    pub(crate) fn expects_histogram(&self) -> bool {
-        self.expected
-            .iter()
-            .any(|e| e.points.contains(&Point::Histogram))
     }
 }
 
@@ -280,17 +276,38 @@ fn expand_item(item: &str, out: &mut Vec<Point>) -> Result<(), String> {
         Some((x, n))
     };
     if item.starts_with("{{") {
-        let n = match item.rfind("}}") {
-            Some(end) => match &item[end + 2..] {
-                "" => 0,
-                tail => tail
-                    .strip_prefix('x')
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .ok_or_else(bad)?,
-            },
-            None => return Err(bad()),
+        let end = item.rfind("}}").ok_or_else(bad)?;
+        let n = match &item[end + 2..] {
+            "" => 0,
+            tail => tail
+                .strip_prefix('x')
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(bad)?,
         };
-        out.extend(std::iter::repeat_n(Point::Histogram, n + 1));
+        let body = &item[..end + 2];
+        let literal = |text: &str| -> Result<(FloatHistogram, bool), String> {
+            let h = FloatHistogram::parse_test_expression(text)
+                .map_err(|e| format!("invalid histogram {text:?}: {e}"))?;
+            Ok((h, text.contains("counter_reset_hint")))
+        };
+        // `{{a}}+{{b}}xn`: a, a+b, ..., a+n·b; `{{a}}xn`: a repeated n+1 times.
+        if let Some(split) = body.find("}}+{{").or_else(|| body.find("}}-{{")) {
+            let (a, hint) = literal(&body[..split + 2])?;
+            let (b, _) = literal(&body[split + 3..])?;
+            let subtract = body.as_bytes()[split + 2] == b'-';
+            let mut cur = a;
+            for k in 0..=n {
+                if k > 0 {
+                    let r = if subtract { cur.sub(&b) } else { cur.add(&b) };
+                    r.map_err(|e| format!("invalid series value {item:?}: {e}"))?;
+                }
+                out.push(Point::Histogram(Arc::new(cur.clone()), hint));
+            }
+        } else {
+            let (h, hint) = literal(body)?;
+            let h = Arc::new(h);
+            out.extend(std::iter::repeat_n(Point::Histogram(h, hint), n + 1));
+        }
         return Ok(());
     }
     if item == "_" {
@@ -807,7 +824,15 @@ mod tests {
         let p =
             expand_values("stale {{schema:0 sum:1 count:2}}x2 {{count:1}}+{{count:1}}x1").unwrap();
         assert!(matches!(p[0], Point::Float(v) if cairn_model::is_stale_nan(v)));
-        assert_eq!(p[1..], [Point::Histogram; 5]);
+        assert!(p[1..].iter().all(|p| matches!(p, Point::Histogram(..))));
+        let count = |p: &Point| match p {
+            Point::Histogram(h, _) => h.count,
+            _ => f64::NAN,
+        };
+        assert_eq!(
+            p[1..].iter().map(count).collect::<Vec<_>>(),
+            [2.0, 2.0, 2.0, 1.0, 2.0]
+        );
     }
 
     #[test]

@@ -39,11 +39,11 @@ async fn parse_errors_are_bad_data() {
 #[tokio::test]
 async fn unsupported_functions_fail_clearly() {
     let st = storage(15 * S, &[("x", "1 2 3")]);
-    // Native-histogram functions need stored native histograms.
-    let e = exec_err(&st, "histogram_count(x)", 30 * S).await;
+    // `info()` (experimental upstream) is not implemented.
+    let e = exec_err(&st, "info(x)", 30 * S).await;
     assert_eq!(
         e,
-        QueryError::Execution("function histogram_count is not supported yet".into())
+        QueryError::Execution("function info is not supported yet".into())
     );
     assert_eq!(e.error_type(), "execution");
     assert_eq!(e.http_status(), 422);

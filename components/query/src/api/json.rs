@@ -2,7 +2,7 @@
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use cairn_model::Labels;
+use cairn_model::{FloatHistogram, Labels};
 use cairn_promql::{QueryResult, Value};
 use serde_json::{json, Map, Value as Json};
 
@@ -192,6 +192,47 @@ fn write_point(out: &mut Vec<u8>, t: i64, v: f64) {
     out.extend_from_slice(b"\"]");
 }
 
+/// A native histogram as Prometheus writes it: count, sum and the non-empty buckets as
+/// `[boundary rule, lower, upper, count]` (rule 0: upper bound inclusive, 1: lower, 2:
+/// neither, 3: both).
+fn write_histogram(out: &mut Vec<u8>, h: &FloatHistogram) {
+    out.extend_from_slice(b"{\"count\":\"");
+    write_value(out, h.count);
+    out.extend_from_slice(b"\",\"sum\":\"");
+    write_value(out, h.sum);
+    out.push(b'"');
+    let mut first = true;
+    for b in h.all_buckets().iter().filter(|b| b.count != 0.0) {
+        out.extend_from_slice(if first { b",\"buckets\":[" } else { b"," });
+        first = false;
+        let rule = match (b.lower_inclusive, b.upper_inclusive) {
+            (true, true) => b'3',
+            (true, false) => b'1',
+            (false, true) => b'0',
+            (false, false) => b'2',
+        };
+        out.extend_from_slice(&[b'[', rule, b',', b'"']);
+        write_value(out, b.lower);
+        out.extend_from_slice(b"\",\"");
+        write_value(out, b.upper);
+        out.extend_from_slice(b"\",\"");
+        write_value(out, b.count);
+        out.extend_from_slice(b"\"]");
+    }
+    if !first {
+        out.push(b']');
+    }
+    out.push(b'}');
+}
+
+fn write_histogram_point(out: &mut Vec<u8>, t: i64, h: &FloatHistogram) {
+    out.push(b'[');
+    write_time(out, t);
+    out.push(b',');
+    write_histogram(out, h);
+    out.push(b']');
+}
+
 fn write_strings(out: &mut Vec<u8>, key: &str, list: &[String]) {
     if list.is_empty() {
         return;
@@ -226,7 +267,10 @@ pub(crate) fn success(data: Json, warnings: &[String], infos: &[String]) -> Json
 pub(crate) fn query_success(result: &QueryResult) -> JsonBody {
     let value = &result.value;
     let points = match value {
-        Value::Matrix(series) => series.iter().map(|s| s.samples.len() + 4).sum(),
+        Value::Matrix(series) => series
+            .iter()
+            .map(|s| s.samples.len() + 8 * s.histograms.len() + 4)
+            .sum(),
         Value::Vector(samples) => samples.len(),
         _ => 1,
     };
@@ -251,8 +295,16 @@ pub(crate) fn query_success(result: &QueryResult) -> JsonBody {
                 }
                 out.extend_from_slice(b"{\"metric\":");
                 write_labels(&mut out, &s.labels);
-                out.extend_from_slice(b",\"value\":");
-                write_point(&mut out, s.t, s.v);
+                match &s.h {
+                    Some(h) => {
+                        out.extend_from_slice(b",\"histogram\":");
+                        write_histogram_point(&mut out, s.t, h);
+                    }
+                    None => {
+                        out.extend_from_slice(b",\"value\":");
+                        write_point(&mut out, s.t, s.v);
+                    }
+                }
                 out.push(b'}');
             }
             out.push(b']');
@@ -265,14 +317,28 @@ pub(crate) fn query_success(result: &QueryResult) -> JsonBody {
                 }
                 out.extend_from_slice(b"{\"metric\":");
                 write_labels(&mut out, &s.labels);
-                out.extend_from_slice(b",\"values\":[");
-                for (j, p) in s.samples.iter().enumerate() {
-                    if j > 0 {
-                        out.push(b',');
+                // Like Prometheus: "values" and "histograms" each only when non-empty.
+                if !s.samples.is_empty() || s.histograms.is_empty() {
+                    out.extend_from_slice(b",\"values\":[");
+                    for (j, p) in s.samples.iter().enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        write_point(&mut out, p.t, p.v);
                     }
-                    write_point(&mut out, p.t, p.v);
+                    out.push(b']');
                 }
-                out.extend_from_slice(b"]}");
+                if !s.histograms.is_empty() {
+                    out.extend_from_slice(b",\"histograms\":[");
+                    for (j, p) in s.histograms.iter().enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        write_histogram_point(&mut out, p.t, &p.h);
+                    }
+                    out.push(b']');
+                }
+                out.push(b'}');
             }
             out.push(b']');
         }
@@ -353,6 +419,7 @@ mod tests {
             value: Value::Matrix(vec![RangeSeries {
                 labels: Labels::from_pairs([("__name__", "up"), ("a", "x\"y\n")]),
                 samples: vec![Sample::new(1_000, 1.5), Sample::new(2_500, f64::NAN)],
+                histograms: Vec::new(),
             }]),
             warnings: vec!["w".into()],
             infos: vec![],
@@ -363,6 +430,62 @@ mod tests {
             json!({"status": "success", "data": {"resultType": "matrix", "result": [
                 {"metric": {"__name__": "up", "a": "x\"y\n"}, "values": [[1, "1.5"], [2.5, "NaN"]]}
             ]}, "warnings": ["w"]})
+        );
+    }
+
+    #[test]
+    fn native_histograms_are_written_with_their_non_empty_buckets() {
+        use cairn_model::histogram::Span;
+        use cairn_model::HistogramSample;
+        use cairn_promql::{RangeSeries, VectorSample};
+        let h = FloatHistogram {
+            count: 5.0,
+            sum: 7.5,
+            zero_threshold: 0.001,
+            zero_count: 1.0,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 3,
+            }],
+            positive_buckets: vec![2.0, 0.0, 2.0],
+            ..Default::default()
+        };
+        let labels = Labels::from_pairs([("__name__", "h")]);
+        let buckets = json!([
+            [3, "-0.001", "0.001", "1"],
+            [0, "0.5", "1", "2"],
+            [0, "2", "4", "2"]
+        ]);
+        let vector = QueryResult {
+            value: Value::Vector(vec![VectorSample {
+                labels: labels.clone(),
+                t: 1_000,
+                v: 0.0,
+                h: Some(std::sync::Arc::new(h.clone())),
+            }]),
+            warnings: vec![],
+            infos: vec![],
+        };
+        let body: Json = serde_json::from_slice(&query_success(&vector).0).unwrap();
+        assert_eq!(
+            body["data"]["result"][0]["histogram"],
+            json!([1, {"count": "5", "sum": "7.5", "buckets": buckets}])
+        );
+        let matrix = QueryResult {
+            value: Value::Matrix(vec![RangeSeries {
+                labels,
+                samples: vec![],
+                histograms: vec![HistogramSample::new(2_000, h)],
+            }]),
+            warnings: vec![],
+            infos: vec![],
+        };
+        let body: Json = serde_json::from_slice(&query_success(&matrix).0).unwrap();
+        let series = &body["data"]["result"][0];
+        assert!(series.get("values").is_none(), "{series}");
+        assert_eq!(
+            series["histograms"],
+            json!([[2, {"count": "5", "sum": "7.5", "buckets": buckets}]])
         );
     }
 

@@ -68,14 +68,32 @@ impl Querier {
     /// connections to addresses already known are kept. Queries in flight finish on
     /// the set they started with.
     pub fn set_store_addrs(&self, addrs: &[String]) -> Result<(), QueryApiError> {
+        self.set_stores(addrs, &[], 0)
+    }
+
+    /// Replaces the stores with `static_stores` plus the ring's `ingesters`, written with
+    /// `replication_factor` (clamped to the ring size) and a quorum of RF/2+1: up to
+    /// RF − quorum failed ingesters cost a query nothing, since
+    /// every acknowledged sample is also on another one. Connections to addresses
+    /// already known are kept; queries in flight finish on the set they started with.
+    pub fn set_stores(
+        &self,
+        static_stores: &[String],
+        ingesters: &[String],
+        replication_factor: usize,
+    ) -> Result<(), QueryApiError> {
+        // As the receivers do: RF clamped to the ring size, quorum of that.
+        let rf = replication_factor.min(ingesters.len());
+        let tolerated = rf.saturating_sub(rf / 2 + 1);
         let mut stores = self.stores.write();
-        if stores.addrs() == addrs {
+        let addrs: Vec<String> = static_stores.iter().chain(ingesters).cloned().collect();
+        if stores.addrs() == addrs && stores.tolerated_ingester_failures() == tolerated {
             return Ok(());
         }
         let next = stores
-            .with_addrs(addrs, self.config.timeout)
+            .with_ingesters(static_stores, ingesters, tolerated, self.config.timeout)
             .map_err(|e| QueryApiError::Unavailable(format!("store discovery: {e}")))?;
-        tracing::info!(stores = ?addrs, "querier stores changed");
+        tracing::info!(stores = ?addrs, tolerated_ingester_failures = tolerated, "querier stores changed");
         *stores = next;
         Ok(())
     }
