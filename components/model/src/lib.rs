@@ -16,6 +16,7 @@
 
 pub mod duration;
 mod error;
+pub mod gofloat;
 pub mod histogram;
 mod labels;
 mod matcher;

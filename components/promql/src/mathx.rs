@@ -1,17 +1,7 @@
 //! Float helpers that must behave exactly like Prometheus's Go code.
 
 /// Kahan-Neumaier summation step (`kahanSumInc` in promql/functions.go).
-pub(crate) fn kahan_sum_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
-}
+pub(crate) use cairn_model::gofloat::kahan_inc as kahan_sum_inc;
 
 /// Go's `math.Max`: NaN wins, +Inf wins, and +0 beats -0.
 pub(crate) fn go_max(x: f64, y: f64) -> f64 {
@@ -91,58 +81,10 @@ pub(crate) fn format_float(f: f64) -> String {
     }
 }
 
-/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`: shortest digits, exponent form when the
-/// exponent is below -4 or at least 6, exponents with a sign and at least two digits.
-fn format_go_g(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i64 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let digits = digits.trim_end_matches('0');
-    let digits = if digits.is_empty() { "0" } else { digits };
-    let nd = digits.len() as i64;
-    // Decimal point position, as in Go's decimal.
-    let dp = exp + 1;
-    let sign = if f.is_sign_negative() { "-" } else { "" };
-    if !(-4..6).contains(&exp) {
-        let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() {
-            String::new()
-        } else {
-            format!(".{rest}")
-        };
-        let esign = if exp < 0 { '-' } else { '+' };
-        return format!("{sign}{first}{frac}e{esign}{:02}", exp.abs());
-    }
-    let mut out = String::from(sign);
-    if dp <= 0 {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', (-dp) as usize));
-        out.push_str(digits);
-    } else if dp >= nd {
-        out.push_str(digits);
-        out.extend(std::iter::repeat_n('0', (dp - nd) as usize));
-    } else {
-        out.push_str(&digits[..dp as usize]);
-        out.push('.');
-        out.push_str(&digits[dp as usize..]);
-    }
-    out
-}
-
 /// Upstream's `labels.FormatOpenMetricsFloat`: like `%g`, with `.0` appended to numbers
 /// that would otherwise have neither a point nor an exponent (quantile label values).
 pub(crate) fn format_openmetrics_float(f: f64) -> String {
-    let s = format_go_g(f);
+    let s = cairn_model::gofloat::go_float(f);
     if f.is_finite() && !s.contains(['.', 'e']) {
         format!("{s}.0")
     } else {
@@ -150,22 +92,8 @@ pub(crate) fn format_openmetrics_float(f: f64) -> String {
     }
 }
 
-/// Prometheus's `almost.Equal`.
-pub(crate) fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
-    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
-        return diff < epsilon * MIN_NORMAL;
-    }
-    diff / abs_sum.min(f64::MAX) < epsilon
-}
+/// Upstream's `almost.Equal`: relative tolerance, NaN equal to NaN.
+pub(crate) use cairn_model::gofloat::almost_equal;
 
 /// Least-squares fit (`linearRegression` in promql/functions.go): slope per second and
 /// intercept at `intercept_time`.
@@ -317,16 +245,16 @@ mod tests {
     #[test]
     fn formats_like_go_g() {
         // Values from Go's strconv.FormatFloat(f, 'g', -1, 64).
-        assert_eq!(format_go_g(0.0), "0");
-        assert_eq!(format_go_g(1.0), "1");
-        assert_eq!(format_go_g(0.01), "0.01");
-        assert_eq!(format_go_g(0.0001), "0.0001");
-        assert_eq!(format_go_g(0.00001), "1e-05");
-        assert_eq!(format_go_g(123456.0), "123456");
-        assert_eq!(format_go_g(1e6), "1e+06");
-        assert_eq!(format_go_g(1234567.0), "1.234567e+06");
-        assert_eq!(format_go_g(-2.5), "-2.5");
-        assert_eq!(format_go_g(0.000123), "0.000123");
+        assert_eq!(cairn_model::gofloat::go_float(0.0), "0");
+        assert_eq!(cairn_model::gofloat::go_float(1.0), "1");
+        assert_eq!(cairn_model::gofloat::go_float(0.01), "0.01");
+        assert_eq!(cairn_model::gofloat::go_float(0.0001), "0.0001");
+        assert_eq!(cairn_model::gofloat::go_float(0.00001), "1e-05");
+        assert_eq!(cairn_model::gofloat::go_float(123456.0), "123456");
+        assert_eq!(cairn_model::gofloat::go_float(1e6), "1e+06");
+        assert_eq!(cairn_model::gofloat::go_float(1234567.0), "1.234567e+06");
+        assert_eq!(cairn_model::gofloat::go_float(-2.5), "-2.5");
+        assert_eq!(cairn_model::gofloat::go_float(0.000123), "0.000123");
         assert_eq!(format_openmetrics_float(0.0), "0.0");
         assert_eq!(format_openmetrics_float(1.0), "1.0");
         assert_eq!(format_openmetrics_float(0.25), "0.25");

@@ -7,7 +7,7 @@ use super::layout::{check_spans, merged_counts};
 use super::{
     is_custom_buckets_schema, is_exponential_schema, CounterResetHint, FloatHistogram, Span,
 };
-use crate::is_stale_nan;
+use crate::gofloat::almost_equal;
 
 impl FloatHistogram {
     /// Whether a counter reset happened between `previous` and `self` (Prometheus's
@@ -174,25 +174,6 @@ impl FloatHistogram {
             (&self.negative_spans, &self.negative_buckets)
         }
     }
-}
-
-/// Whether `a` and `b` equal within relative `epsilon` the way Prometheus's tests
-/// compare sample values (`almost.Equal`): a staleness marker equals only another one,
-/// any two other NaNs are equal, and values near zero are compared absolutely against
-/// `epsilon` times the smallest normal float.
-pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
-    if is_stale_nan(a) || is_stale_nan(b) {
-        return is_stale_nan(a) && is_stale_nan(b);
-    }
-    if (a.is_nan() && b.is_nan()) || a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < f64::MIN_POSITIVE {
-        return diff < epsilon * f64::MIN_POSITIVE;
-    }
-    diff / abs_sum.min(f64::MAX) < epsilon
 }
 
 /// Whether two span lists describe the same bucket layout. Zero-length spans only

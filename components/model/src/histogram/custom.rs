@@ -3,8 +3,9 @@
 
 use std::cmp::Ordering;
 
-use super::layout::{indexed, kahan_inc, Layout};
+use super::layout::{indexed, Layout};
 use super::{FloatHistogram, Span};
+use crate::gofloat::kahan_inc;
 
 /// Whether two sets of custom bounds are identical (NaN bounds never match).
 pub fn custom_bucket_bounds_match(a: &[f64], b: &[f64]) -> bool {

@@ -8,21 +8,7 @@
 
 use super::error::{HistogramError, Side};
 use super::{bucket_bound, is_exponential_schema, Span};
-
-/// One step of Kahan-Babuška (Neumaier) summation: adds `inc` to `sum`, accumulating the
-/// rounding error in `c`. The new sum is always exactly `sum + inc`; the compensation is
-/// reset when the sum overflows to ±Inf.
-pub(super) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
-}
+use crate::gofloat::kahan_inc;
 
 /// The absolute bucket index of every bucket slot the spans describe, in order.
 pub(super) fn span_indexes(spans: &[Span]) -> impl Iterator<Item = i64> + '_ {

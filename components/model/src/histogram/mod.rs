@@ -25,11 +25,11 @@ mod ops;
 mod suite;
 mod text;
 
-pub use compare::{almost_equal, spans_match};
+pub use crate::gofloat::{almost_equal, go_float};
+pub use compare::spans_match;
 pub use custom::custom_bucket_bounds_match;
 pub use error::{HistogramError, Side};
 pub use ops::AddOutcome;
-pub use text::go_float;
 
 /// The schema of histograms with custom bucket bounds (NHCB).
 pub const CUSTOM_BUCKETS_SCHEMA: i32 = -53;

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use super::custom::{add_custom_mismatched, intersect_bounds};
 use super::error::{HistogramError, Side};
-use super::layout::{self, kahan_inc, Layout, LayoutMut};
+use super::layout::{self, Layout, LayoutMut};
 use super::{
     custom_bucket_bounds_match, is_custom_buckets_schema, CounterResetHint, FloatHistogram, Span,
 };
+use crate::gofloat::kahan_inc;
 
 /// What [`FloatHistogram::add`], [`FloatHistogram::sub`] and
 /// [`FloatHistogram::kahan_add`] report besides the result.

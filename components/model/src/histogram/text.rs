@@ -11,10 +11,10 @@
 //! list; integer fields (`schema`, `offset`, `n_offset`) in plain decimal.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::{Bucket, CounterResetHint, FloatHistogram, Span};
+use crate::gofloat::go_float;
 
 impl FloatHistogram {
     /// Parses a histogram literal of the PromQL test format, with or without the
@@ -121,52 +121,6 @@ impl FloatHistogram {
         }
         format!("{{{{{}}}}}", parts.join(" "))
     }
-}
-
-/// `v` as Go's `fmt` prints it with `%g`: the shortest representation that reads back
-/// exactly, in exponent form (`1e+06`, `1.5e-05`) when the decimal exponent is below -4
-/// or at least 6, with `+Inf`, `-Inf` and `NaN` for the special values.
-pub fn go_float(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    let sci = format!("{:e}", v.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let mut out = String::new();
-    if v < 0.0 {
-        out.push('-');
-    }
-    if !(-4..6).contains(&exp) {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
-    } else if exp < 0 {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
-        out.push_str(&digits);
-    } else {
-        let int_len = exp as usize + 1;
-        if digits.len() <= int_len {
-            out.push_str(&digits);
-            out.extend(std::iter::repeat_n('0', int_len - digits.len()));
-        } else {
-            out.push_str(&digits[..int_len]);
-            out.push('.');
-            out.push_str(&digits[int_len..]);
-        }
-    }
-    out
 }
 
 /// A float slice as Go's `%g` prints it: `[1 2.5 +Inf]`.
