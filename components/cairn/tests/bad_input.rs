@@ -146,6 +146,23 @@ async fn bad_requests_get_clear_errors_and_stored_data_survives() {
         (status, body["status"].as_str(), body["errorType"].as_str()),
         (400, Some("error"), Some("bad_data"))
     );
+    // Formatting (Grafana's "format query"): good PromQL comes back laid out, bad
+    // PromQL is bad_data.
+    let format = cairn.url("/api/v1/format_query");
+    let (status, body) = get_json(
+        &format,
+        &[("query", "sum  by(job)(rate( x[5m] ))".into())],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], "sum by (job) (rate(x[5m]))", "{body}");
+    let (status, body) = get_json(&format, &[("query", "sum(".into())], None).await;
+    assert_eq!(
+        (status, body["errorType"].as_str()),
+        (400, Some("bad_data")),
+        "{body}"
+    );
     let range = cairn.url("/api/v1/query_range");
     let params = [
         ("query", "up".into()),

@@ -487,6 +487,21 @@ async fn label_values_handler(
     q.label_values(c.tenant, name, c.params).await
 }
 
+/// `/api/v1/format_query`: the expression pretty-printed the way Prometheus's
+/// formatter lays it out (Grafana's "format query" button).
+async fn format_query_handler(
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ApiResult {
+    let p = request_params(&method, &headers, query, &body)?;
+    let query = p.get("query").unwrap_or("");
+    let expr = promql_parser::parser::parse(query)
+        .map_err(|e| QueryApiError::BadData(format!("invalid parameter \"query\": {e}")))?;
+    Ok(Json(json::success(json!(expr.prettify()), &[], &[])))
+}
+
 async fn buildinfo() -> Json<JsonValue> {
     Json(json::success(
         json!({
@@ -529,6 +544,10 @@ pub fn router(querier: Arc<Querier>) -> Router {
         .route("/api/v1/labels", get(labels_handler).post(labels_handler))
         .route("/api/v1/label/{name}/values", get(label_values_handler))
         .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route(
+            "/api/v1/format_query",
+            get(format_query_handler).post(format_query_handler),
+        )
         .route("/api/v1/metadata", get(metadata_handler))
         .route("/api/v1/query_exemplars", get(empty_list).post(empty_list))
         .route("/api/v1/rules", get(no_rules))
