@@ -416,6 +416,9 @@ fn vector_vector(
     let mut out_index: HashMap<(Labels, bool), usize> = HashMap::new();
     let mut out: Vec<Series> = Vec::new();
     let mut step_out: Vec<(usize, PairValue)> = Vec::new();
+    // Per step: (many sample, one sample), index and value of each side, None for a fill.
+    #[allow(clippy::type_complexity)]
+    let mut pairs: Vec<(Option<usize>, Option<usize>, PointValue<'_>, PointValue<'_>)> = Vec::new();
     for step in 0..ev.num_steps() {
         ev.limits.tick()?;
         let ts = ev.ts(step);
@@ -443,9 +446,7 @@ fn vector_vector(
         }
         let mut matched: HashMap<&Labels, HashSet<usize>> = HashMap::new();
         let mut one_to_one_seen: HashSet<&Labels> = HashSet::new();
-        // (many sample, one sample): index and value of each side, None for a fill.
-        let mut pairs: Vec<(Option<usize>, Option<usize>, PointValue<'_>, PointValue<'_>)> =
-            Vec::with_capacity(many_at.len());
+        pairs.clear();
         for &(i, f) in &many_at {
             match one_sigs.get(&many_sig[i]) {
                 Some(&(j, rf)) => pairs.push((Some(i), Some(j), f, rf)),
@@ -456,14 +457,15 @@ fn vector_vector(
                 }
             }
         }
+        // One-side signatures that met a many-side sample: only a left-hand fill asks.
         let mut sig_matched: HashSet<&Labels> = HashSet::new();
-        for (i, j, f, rf) in pairs {
+        for &(i, j, f, rf) in &pairs {
             let sig = match (i, j) {
                 (Some(i), _) => &many_sig[i],
                 (None, Some(j)) => &one_sig[j],
                 (None, None) => continue,
             };
-            if j.is_some() {
+            if j.is_some() && fill.lhs.is_some() {
                 sig_matched.insert(sig);
             }
             if let Some(pv) = pair_value(ev, op, op_name, f, rf, one_to_many, return_bool) {
