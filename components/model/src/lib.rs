@@ -2,8 +2,11 @@
 //!
 //! A time series is identified by its [`Labels`] (a sorted, duplicate-free set of
 //! name/value pairs, one of which is usually `__name__`) and holds [`Sample`]s:
-//! millisecond timestamps with `f64` values. Series are selected with [`Matcher`]s,
-//! and every series belongs to exactly one [`TenantId`].
+//! millisecond timestamps with `f64` values, or [`HistogramSample`]s holding native
+//! histograms ([`FloatHistogram`], with their arithmetic in [`histogram`]; PromQL uses
+//! them, the write path does not store them yet). Series are selected with
+//! [`Matcher`]s, and every series belongs to exactly one [`TenantId`]. [`gofloat`] has
+//! the float helpers that must match Prometheus's Go code bit for bit.
 //!
 //! ```text
 //!  remote_write ──▶ validate::series() ──▶ Labels + Vec<Sample> ──▶ ingester head
