@@ -85,3 +85,27 @@ pub fn go_float(v: f64) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_go_g() {
+        // Values from Go's strconv.FormatFloat(f, 'g', -1, 64).
+        for (v, want) in [
+            (0.0, "0"),
+            (1.0, "1"),
+            (0.01, "0.01"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (123456.0, "123456"),
+            (1e6, "1e+06"),
+            (1234567.0, "1.234567e+06"),
+            (-2.5, "-2.5"),
+            (0.000123, "0.000123"),
+        ] {
+            assert_eq!(go_float(v), want, "{v}");
+        }
+    }
+}

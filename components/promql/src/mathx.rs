@@ -243,18 +243,7 @@ mod tests {
     }
 
     #[test]
-    fn formats_like_go_g() {
-        // Values from Go's strconv.FormatFloat(f, 'g', -1, 64).
-        assert_eq!(cairn_model::gofloat::go_float(0.0), "0");
-        assert_eq!(cairn_model::gofloat::go_float(1.0), "1");
-        assert_eq!(cairn_model::gofloat::go_float(0.01), "0.01");
-        assert_eq!(cairn_model::gofloat::go_float(0.0001), "0.0001");
-        assert_eq!(cairn_model::gofloat::go_float(0.00001), "1e-05");
-        assert_eq!(cairn_model::gofloat::go_float(123456.0), "123456");
-        assert_eq!(cairn_model::gofloat::go_float(1e6), "1e+06");
-        assert_eq!(cairn_model::gofloat::go_float(1234567.0), "1.234567e+06");
-        assert_eq!(cairn_model::gofloat::go_float(-2.5), "-2.5");
-        assert_eq!(cairn_model::gofloat::go_float(0.000123), "0.000123");
+    fn formats_like_openmetrics() {
         assert_eq!(format_openmetrics_float(0.0), "0.0");
         assert_eq!(format_openmetrics_float(1.0), "1.0");
         assert_eq!(format_openmetrics_float(0.25), "0.25");

@@ -3,7 +3,7 @@
 
 use super::custom::{custom_bucket_bounds_match, detect_reset_mismatched};
 use super::error::{HistogramError, Side};
-use super::layout::{check_spans, merged_counts};
+use super::layout::merged_counts;
 use super::{
     is_custom_buckets_schema, is_exponential_schema, CounterResetHint, FloatHistogram, Span,
 };
@@ -73,7 +73,25 @@ impl FloatHistogram {
     /// spans aside) and, for custom buckets, the same bounds. The counter reset hint is
     /// not compared.
     pub fn equals(&self, other: &FloatHistogram) -> bool {
-        let same = |a: f64, b: f64| a.to_bits() == b.to_bits();
+        self.same_data(other, |a, b| a.to_bits() == b.to_bits())
+    }
+
+    /// Approximate equality as the PromQL test framework checks results
+    /// (`compareNativeHistogram`), with `self` the expected histogram: same schema,
+    /// exactly equal zero threshold and bucket layout (zero-length spans aside), custom
+    /// bounds equal for custom buckets, and count, sum, zero count and every bucket
+    /// equal within relative `epsilon` (two NaNs are equal, a staleness marker only to
+    /// another). The counter reset hint must match only when `compare_hint` is set (the
+    /// expected literal spelled it out).
+    pub fn approx_equals(&self, other: &FloatHistogram, epsilon: f64, compare_hint: bool) -> bool {
+        self.same_data(other, |a, b| almost_equal(a, b, epsilon))
+            && (!compare_hint || self.counter_reset_hint == other.counter_reset_hint)
+    }
+
+    /// Same schema, zero threshold, layout and custom bounds, and counts, sum and
+    /// buckets that `same` calls equal: what [`equals`](Self::equals) and
+    /// [`approx_equals`](Self::approx_equals) share.
+    fn same_data(&self, other: &FloatHistogram, same: impl Fn(f64, f64) -> bool) -> bool {
         let same_buckets =
             |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(*x, *y));
         self.schema == other.schema
@@ -87,32 +105,6 @@ impl FloatHistogram {
             && same_buckets(&self.negative_buckets, &other.negative_buckets)
             && spans_match(&self.positive_spans, &other.positive_spans)
             && same_buckets(&self.positive_buckets, &other.positive_buckets)
-    }
-
-    /// Approximate equality as the PromQL test framework checks results
-    /// (`compareNativeHistogram`), with `self` the expected histogram: same schema,
-    /// exactly equal zero threshold and bucket layout (zero-length spans aside), custom
-    /// bounds equal for custom buckets, and count, sum, zero count and every bucket
-    /// equal within relative `epsilon` (two NaNs are equal, a staleness marker only to
-    /// another). The counter reset hint must match only when `compare_hint` is set (the
-    /// expected literal spelled it out).
-    pub fn approx_equals(&self, other: &FloatHistogram, epsilon: f64, compare_hint: bool) -> bool {
-        let close = |a: f64, b: f64| almost_equal(a, b, epsilon);
-        let close_buckets = |a: &[f64], b: &[f64]| {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| close(*x, *y))
-        };
-        self.schema == other.schema
-            && close(self.count, other.count)
-            && close(self.sum, other.sum)
-            && (!self.uses_custom_buckets()
-                || custom_bucket_bounds_match(self.custom_bounds(), other.custom_bounds()))
-            && self.zero_threshold == other.zero_threshold
-            && close(self.zero_count, other.zero_count)
-            && spans_match(&self.negative_spans, &other.negative_spans)
-            && close_buckets(&self.negative_buckets, &other.negative_buckets)
-            && spans_match(&self.positive_spans, &other.positive_spans)
-            && close_buckets(&self.positive_buckets, &other.positive_buckets)
-            && (!compare_hint || self.counter_reset_hint == other.counter_reset_hint)
     }
 
     /// Checks the histogram's consistency as Prometheus's `Validate` does: a valid
@@ -141,16 +133,7 @@ impl FloatHistogram {
                 return Err(HistogramError::CustomBucketsNegativeBuckets);
             }
         } else if is_exponential_schema(self.schema) {
-            check_spans(
-                &self.positive_spans,
-                self.positive_buckets.len(),
-                Side::Positive,
-            )?;
-            check_spans(
-                &self.negative_spans,
-                self.negative_buckets.len(),
-                Side::Negative,
-            )?;
+            self.check_layout()?;
             check_counts(&self.negative_buckets, Side::Negative)?;
             if self.zero_count < 0.0 {
                 return Err(HistogramError::NegativeZeroCount(self.zero_count));

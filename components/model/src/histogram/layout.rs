@@ -42,17 +42,25 @@ pub(super) fn check_spans(
     buckets: usize,
     side: Side,
 ) -> Result<(), HistogramError> {
-    let mut need = 0usize;
-    for (n, span) in spans.iter().enumerate() {
-        if n > 0 && span.offset < 0 {
+    for (n, span) in spans.iter().enumerate().skip(1) {
+        if span.offset < 0 {
             return Err(HistogramError::NegativeSpanOffset {
                 side,
                 span: n + 1,
                 offset: span.offset,
             });
         }
-        need += span.length as usize;
     }
+    check_lengths(spans, buckets, side)
+}
+
+/// Checks that the spans' lengths add up to the number of buckets.
+pub(super) fn check_lengths(
+    spans: &[Span],
+    buckets: usize,
+    side: Side,
+) -> Result<(), HistogramError> {
+    let need: usize = spans.iter().map(|s| s.length as usize).sum();
     if need != buckets {
         return Err(HistogramError::SpansBucketsMismatch {
             side,

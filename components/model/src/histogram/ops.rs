@@ -407,38 +407,25 @@ impl FloatHistogram {
 
     /// Checks that both sides' spans describe as many buckets as there are.
     fn check_lengths(&self) -> Result<(), HistogramError> {
-        for (side, spans, buckets) in [
-            (
-                Side::Positive,
-                &self.positive_spans,
-                self.positive_buckets.len(),
-            ),
-            (
-                Side::Negative,
-                &self.negative_spans,
-                self.negative_buckets.len(),
-            ),
-        ] {
-            let need: usize = spans.iter().map(|s| s.length as usize).sum();
-            if need != buckets {
-                return Err(HistogramError::SpansBucketsMismatch {
-                    side,
-                    spans_need: need,
-                    have: buckets,
-                });
-            }
-        }
-        Ok(())
+        self.check_sides(layout::check_lengths)
     }
 
-    /// Checks that both sides' spans match their buckets.
-    fn check_layout(&self) -> Result<(), HistogramError> {
-        layout::check_spans(
+    /// Checks that both sides' spans match their buckets (see `layout::check_spans`).
+    pub(super) fn check_layout(&self) -> Result<(), HistogramError> {
+        self.check_sides(layout::check_spans)
+    }
+
+    /// Runs `check(spans, bucket count, side)` on the positive, then the negative side.
+    fn check_sides(
+        &self,
+        check: fn(&[Span], usize, Side) -> Result<(), HistogramError>,
+    ) -> Result<(), HistogramError> {
+        check(
             &self.positive_spans,
             self.positive_buckets.len(),
             Side::Positive,
         )?;
-        layout::check_spans(
+        check(
             &self.negative_spans,
             self.negative_buckets.len(),
             Side::Negative,
