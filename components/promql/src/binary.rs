@@ -66,6 +66,18 @@ impl HistogramBinop {
         }
     }
 
+    /// `h` multiplied by `f` (divided by it with `divide`), compacted.
+    fn scaled(h: &FloatHistogram, f: f64, divide: bool) -> Self {
+        let mut h = h.clone();
+        if divide {
+            h.div(f);
+        } else {
+            h.mul(f);
+        }
+        h.compact(0);
+        Self::kept(h)
+    }
+
     fn incompatible(op: &str, l: &str, r: &str) -> Self {
         Self {
             value: None,
@@ -76,31 +88,16 @@ impl HistogramBinop {
     }
 }
 
-/// `l op r` where at least one side is a histogram (`None` a float side's value is in
-/// `lf`/`rf`).
+/// `l op r` where at least one side is a histogram.
 fn histogram_binop(op: u16, op_name: &str, l: PointValue<'_>, r: PointValue<'_>) -> HistogramBinop {
     use PointValue::{Float, Hist};
     match (l, r) {
         (Float(f), Hist(h)) => match op {
-            T_MUL => {
-                let mut h = (**h).clone();
-                h.mul(f);
-                h.compact(0);
-                HistogramBinop::kept(h)
-            }
+            T_MUL => HistogramBinop::scaled(h, f, false),
             _ => HistogramBinop::incompatible(op_name, "float", "histogram"),
         },
         (Hist(h), Float(f)) => match op {
-            T_MUL | T_DIV => {
-                let mut h = (**h).clone();
-                if op == T_MUL {
-                    h.mul(f);
-                } else {
-                    h.div(f);
-                }
-                h.compact(0);
-                HistogramBinop::kept(h)
-            }
+            T_MUL | T_DIV => HistogramBinop::scaled(h, f, op == T_DIV),
             _ => HistogramBinop::incompatible(op_name, "histogram", "float"),
         },
         (Hist(a), Hist(b)) => match op {

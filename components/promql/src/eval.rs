@@ -543,13 +543,9 @@ impl<'a> Evaluator<'a> {
             }
             let hist = next_hist.checked_sub(1).map(|j| &hists[j]);
             // The newer of the last float and the last histogram is the series' value.
-            let float_is_newer = match (last, hist) {
-                (Some(p), h) => h.is_none_or(|h| h.t < p.t),
-                (None, _) => false,
-            };
+            let newest_float = last.filter(|p| hist.is_none_or(|h| h.t < p.t));
             let fresh = |t: i64| t > r.saturating_sub(lookback);
-            if float_is_newer {
-                let p = last.expect("a float is newer only when there is one");
+            if let Some(p) = newest_float {
                 if fresh(p.t) && !is_stale_nan(p.v) {
                     pts.floats.push((ts, p.t, p.v));
                 }

@@ -397,9 +397,7 @@ pub(crate) fn eval_histogram_quantiles(ev: &Evaluator<'_>, call: &Call) -> Resul
         warn_invalid_quantiles(ev, q);
     }
     let h = Histograms::new(ev, ev.eval_vector(args[0])?);
-    // Native histograms join the classic groups, each as a group of its own.
-    let mut groups = h.groups.clone();
-    let mut native_out: Vec<Vec<Vec<Sample>>> = Vec::with_capacity(qs.len());
+    // Per quantile argument, per classic group.
     let mut classic_out: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); h.groups.len()]; qs.len()];
     h.for_each_step(ev, |step, g, b| {
         for (qi, q) in qs.iter().enumerate() {
@@ -410,45 +408,32 @@ pub(crate) fn eval_histogram_quantiles(ev: &Evaluator<'_>, call: &Call) -> Resul
             classic_out[qi][g].push(Sample::new(ev.ts(step), v));
         }
     })?;
-    for (qi, q) in qs.iter().enumerate() {
-        let mut labels = h.groups.clone();
-        let mut out = std::mem::take(&mut classic_out[qi]);
-        h.add_native(ev, &mut labels, &mut out, |step, hist, metric| {
+    let mut labels = Vec::new();
+    let mut points = Vec::new();
+    for (q, mut out) in qs.iter().zip(classic_out) {
+        // Native histograms join the classic groups, each as a group of its own.
+        let mut groups = h.groups.clone();
+        h.add_native(ev, &mut groups, &mut out, |step, hist, metric| {
             native_quantile(ev, q[step], hist, metric)
         });
-        if qi == 0 {
-            groups = labels;
-        }
-        native_out.push(out);
-    }
-    let ng = groups.len();
-    // Output index: quantile argument × group.
-    let out: Vec<Vec<Sample>> = native_out.into_iter().flatten().collect();
-    let h = Histograms {
-        input: Vec::new(),
-        of: Vec::new(),
-        groups,
-    };
-    // A quantile given by an expression can differ between steps; each value gets its
-    // own series.
-    let mut labels = Vec::with_capacity(out.len());
-    let mut points = Vec::with_capacity(out.len());
-    for (i, pts) in out.into_iter().enumerate() {
-        let (qi, g) = (i / ng.max(1), i % ng.max(1));
-        let mut by_value: Vec<(String, Vec<Sample>)> = Vec::new();
-        for p in pts {
-            let step = ((p.t - ev.start) / ev.interval) as usize;
-            let v = format_openmetrics_float(qs[qi][step]);
-            match by_value.iter_mut().find(|e| e.0 == v) {
-                Some(e) => e.1.push(p),
-                None => by_value.push((v, vec![p])),
+        for (group, pts) in groups.iter().zip(out) {
+            // A quantile given by an expression can differ between steps; each value
+            // gets its own series.
+            let mut by_value: Vec<(String, Vec<Sample>)> = Vec::new();
+            for p in pts {
+                let step = ((p.t - ev.start) / ev.interval) as usize;
+                let v = format_openmetrics_float(q[step]);
+                match by_value.iter_mut().find(|e| e.0 == v) {
+                    Some(e) => e.1.push(p),
+                    None => by_value.push((v, vec![p])),
+                }
             }
-        }
-        for (v, pts) in by_value {
-            let mut b = h.groups[g].to_builder();
-            b.set(label.clone(), v);
-            labels.push(b.build());
-            points.push(pts);
+            for (v, pts) in by_value {
+                let mut b = group.to_builder();
+                b.set(label.clone(), v);
+                labels.push(b.build());
+                points.push(pts);
+            }
         }
     }
     collect_output(ev, labels, points)

@@ -305,12 +305,9 @@ fn instant_histogram_value(
         return None;
     }
     match (older, newer) {
-        (P::F(_, a), P::F(_, b)) => {
-            let mut v = if is_rate && b < a { b } else { b - a };
-            if is_rate {
-                v /= interval as f64 / 1000.0;
-            }
-            Some(RangeOut::Float(v))
+        (P::F(ta, a), P::F(tb, b)) => {
+            crate::functions::instant_value(&[Sample::new(ta, a), Sample::new(tb, b)], is_rate)
+                .map(RangeOut::Float)
         }
         (P::H(_, a), P::H(_, b)) => {
             let gauge = |h: &FloatHistogram| h.counter_reset_hint == CounterResetHint::Gauge;

@@ -277,6 +277,26 @@ impl Iterator for SampleIter<'_> {
     }
 }
 
+/// Puts `sample` into `into` (sorted by timestamp), replacing one at the same timestamp,
+/// and removes the sample of the other kind at that timestamp from `other`: a series has
+/// a float or a histogram at a time, never both.
+fn put_replacing<T, U>(
+    into: &mut Vec<T>,
+    other: &mut Vec<U>,
+    sample: T,
+    t: impl Fn(&T) -> i64,
+    other_t: impl Fn(&U) -> i64,
+) {
+    let ts = t(&sample);
+    if let Ok(i) = other.binary_search_by_key(&ts, other_t) {
+        other.remove(i);
+    }
+    match into.binary_search_by_key(&ts, t) {
+        Ok(i) => into[i] = sample,
+        Err(i) => into.insert(i, sample),
+    }
+}
+
 /// The answer to a [`SelectRequest`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SelectResult {
@@ -304,13 +324,7 @@ impl InMemoryStorage {
         let idx = self.series_index(labels);
         let (_, floats, hists) = &mut self.series[idx];
         for sample in samples {
-            if let Ok(i) = hists.binary_search_by_key(&sample.t, |x| x.t) {
-                hists.remove(i);
-            }
-            match floats.binary_search_by_key(&sample.t, |x| x.t) {
-                Ok(i) => floats[i] = sample,
-                Err(i) => floats.insert(i, sample),
-            }
+            put_replacing(floats, hists, sample, |s| s.t, |h| h.t);
         }
     }
 
@@ -324,13 +338,7 @@ impl InMemoryStorage {
         let idx = self.series_index(labels);
         let (_, floats, hists) = &mut self.series[idx];
         for sample in samples {
-            if let Ok(i) = floats.binary_search_by_key(&sample.t, |x| x.t) {
-                floats.remove(i);
-            }
-            match hists.binary_search_by_key(&sample.t, |x| x.t) {
-                Ok(i) => hists[i] = sample,
-                Err(i) => hists.insert(i, sample),
-            }
+            put_replacing(hists, floats, sample, |h| h.t, |s| s.t);
         }
     }
 
