@@ -49,14 +49,10 @@ impl StoreSet {
         }
     }
 
-    /// A set of `addrs`, reusing this set's connection (and cached Info) for every
-    /// address it already has and connecting lazily to the others with `timeout`.
-    pub fn with_addrs(&self, addrs: &[String], timeout: Duration) -> Result<Self, StoreApiError> {
-        self.with_ingesters(addrs, &[], 0, timeout)
-    }
-
-    /// Like [`StoreSet::with_addrs`] for `static_addrs` plus the ring's `ingesters`, of
-    /// which up to `tolerated_failures` may fail a query without a warning: with
+    /// A set of `static_addrs` plus the ring's `ingesters`, reusing this set's
+    /// connection (and cached Info) for every address it already has and connecting
+    /// lazily to the others with `timeout`. Up to `tolerated_failures` ingesters may
+    /// fail a query without a warning: with
     /// replication factor RF and write quorum W every acknowledged sample is on at least
     /// W ingesters, so RF − W failed ones still leave a copy of it.
     pub fn with_ingesters(

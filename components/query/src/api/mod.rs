@@ -64,13 +64,6 @@ impl Querier {
         }
     }
 
-    /// Replaces the stores with `addrs` (static stores plus the ring's ingesters);
-    /// connections to addresses already known are kept. Queries in flight finish on
-    /// the set they started with.
-    pub fn set_store_addrs(&self, addrs: &[String]) -> Result<(), QueryApiError> {
-        self.set_stores(addrs, &[], 0)
-    }
-
     /// Replaces the stores with `static_stores` plus the ring's `ingesters`, written with
     /// `replication_factor` (clamped to the ring size) and a quorum of RF/2+1: up to
     /// RF − quorum failed ingesters cost a query nothing, since
