@@ -107,7 +107,7 @@ impl Group {
         match op {
             T_COUNT => g.count += 1.0,
             T_SUM | T_AVG => {
-                g.count += 1.0;
+                // A group that began with floats gets an empty state: it is mixed now.
                 let st = g.hist.get_or_insert_with(Box::default);
                 if st.incompatible {
                     return;
@@ -156,9 +156,7 @@ impl Group {
         if g.seen && matches!(op, T_SUM | T_AVG) {
             g.has_float = true;
             if g.hist.is_some() {
-                // The group is already a histogram one: mixed, so it has no value; keep
-                // counting for avg's sake only.
-                g.count += 1.0;
+                // The group already holds histograms: mixed, so it has no value.
                 return;
             }
         }

@@ -235,10 +235,14 @@ fn histogram_increase(
         return None;
     }
     let mut min_schema = last.schema.min(prev.schema);
-    for p in &hw[1..hw.len() - 1] {
-        if !is_counter {
-            continue;
-        }
+    // The samples between first and last matter only for a counter (upstream checks
+    // them only then).
+    let middle = if is_counter {
+        &hw[1..hw.len() - 1]
+    } else {
+        &[]
+    };
+    for p in middle {
         if gauge(&p.h) {
             ev.warn(notes::not_counter(metric));
         }
