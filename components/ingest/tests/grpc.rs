@@ -5,7 +5,7 @@ use std::time::Duration;
 use cairn_ingest::{IngestConfig, IngestMetrics, IngestService, Ingester, MetadataService};
 use cairn_model::{Labels, MatchOp, Matcher, TenantId};
 use cairn_proto::cairn::ingest::v1::{ingester_client::IngesterClient, PushRequest};
-use cairn_proto::prometheus::{Label, Sample, TimeSeries};
+use cairn_proto::prometheus::TimeSeries;
 use cairn_storeapi::{SeriesQuery, StoreClient, StoreService};
 use prometheus_client::registry::Registry;
 use prost::Message;
@@ -13,25 +13,9 @@ use tokio::net::TcpListener;
 
 /// One encoded `TimeSeries`, as receivers send them.
 fn ts(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> bytes::Bytes {
-    TimeSeries {
-        labels: labels
-            .iter()
-            .map(|(n, v)| Label {
-                name: (*n).into(),
-                value: (*v).into(),
-            })
-            .collect(),
-        samples: samples
-            .iter()
-            .map(|&(t, v)| Sample {
-                value: v,
-                timestamp: t,
-            })
-            .collect(),
-        ..Default::default()
-    }
-    .encode_to_vec()
-    .into()
+    TimeSeries::with_samples(labels, samples)
+        .encode_to_vec()
+        .into()
 }
 
 /// Starts an ingester on an ephemeral port; returns its address.

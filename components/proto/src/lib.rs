@@ -26,6 +26,28 @@ pub mod wire;
 )]
 pub mod prometheus {
     include!(concat!(env!("OUT_DIR"), "/prometheus.rs"));
+
+    impl TimeSeries {
+        /// A series of float samples as a remote-write client sends it: `labels` as
+        /// (name, value) in the order given (remote write wants them sorted by name),
+        /// `samples` as (timestamp in ms, value). For tests and tools.
+        pub fn with_samples(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> Self {
+            Self {
+                labels: labels
+                    .iter()
+                    .map(|(name, value)| Label {
+                        name: (*name).into(),
+                        value: (*value).into(),
+                    })
+                    .collect(),
+                samples: samples
+                    .iter()
+                    .map(|&(timestamp, value)| Sample { value, timestamp })
+                    .collect(),
+                ..Default::default()
+            }
+        }
+    }
 }
 
 /// Thanos StoreAPI and Metadata API (`thanos` package) and Info API (`thanos.info`).

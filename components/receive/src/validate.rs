@@ -229,27 +229,12 @@ pub(crate) fn validate<'b, 'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_proto::prometheus::{Label, Sample as WireSample, TimeSeries, WriteRequest};
+    use cairn_proto::prometheus::{TimeSeries, WriteRequest};
     use prost::Message;
 
     fn ts(labels: &[(&str, &str)], times: &[i64]) -> TimeSeries {
-        TimeSeries {
-            labels: labels
-                .iter()
-                .map(|(n, v)| Label {
-                    name: (*n).into(),
-                    value: (*v).into(),
-                })
-                .collect(),
-            samples: times
-                .iter()
-                .map(|&t| WireSample {
-                    value: 1.0,
-                    timestamp: t,
-                })
-                .collect(),
-            ..Default::default()
-        }
+        let samples: Vec<(i64, f64)> = times.iter().map(|&t| (t, 1.0)).collect();
+        TimeSeries::with_samples(labels, &samples)
     }
 
     #[test]

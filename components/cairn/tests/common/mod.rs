@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cairn_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
+use cairn_proto::prometheus::{TimeSeries, WriteRequest};
 use prost::Message;
 use serde_json::Value;
 
@@ -176,25 +176,9 @@ pub fn http() -> ::reqwest::Client {
 
 /// One series for a remote-write request; labels are sorted here.
 pub fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
-    let mut labels: Vec<Label> = labels
-        .iter()
-        .map(|(n, v)| Label {
-            name: (*n).into(),
-            value: (*v).into(),
-        })
-        .collect();
-    labels.sort_by(|a, b| a.name.cmp(&b.name));
-    TimeSeries {
-        labels,
-        samples: samples
-            .iter()
-            .map(|&(t, v)| Sample {
-                value: v,
-                timestamp: t,
-            })
-            .collect(),
-        ..Default::default()
-    }
+    let mut ts = TimeSeries::with_samples(labels, samples);
+    ts.labels.sort_by(|a, b| a.name.cmp(&b.name));
+    ts
 }
 
 /// A snappy-compressed remote-write 1.0 body.

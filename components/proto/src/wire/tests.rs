@@ -7,20 +7,7 @@ use crate::prometheus::{
 };
 
 fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
-    TimeSeries {
-        labels: labels
-            .iter()
-            .map(|(n, v)| Label {
-                name: (*n).into(),
-                value: (*v).into(),
-            })
-            .collect(),
-        samples: samples
-            .iter()
-            .map(|&(timestamp, value)| WireSample { value, timestamp })
-            .collect(),
-        ..Default::default()
-    }
+    TimeSeries::with_samples(labels, samples)
 }
 
 /// The parse of `ts` matches prost's decode of the same bytes, value bits included.
