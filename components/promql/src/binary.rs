@@ -408,14 +408,18 @@ fn vector_vector(
     let mut many_cur = StepCursor::new(many);
     let mut one_cur = StepCursor::new(one);
     let (mut many_at, mut one_at) = (Vec::new(), Vec::new());
-    // Output series by (many index, one index); a fill stands in as usize::MAX.
-    let mut pair_out: HashMap<(usize, usize), usize> = HashMap::new();
-    let mut out_index: HashMap<(Labels, bool), usize> = HashMap::new();
-    let mut out: Vec<Series> = Vec::new();
+    let mut out = Outputs {
+        m,
+        op,
+        return_bool,
+        by_pair: HashMap::new(),
+        by_labels: HashMap::new(),
+        series: Vec::new(),
+    };
     let mut step_out: Vec<(usize, PairValue)> = Vec::new();
-    // Per step: (many sample, one sample), index and value of each side, None for a fill.
-    #[allow(clippy::type_complexity)]
-    let mut pairs: Vec<(Option<usize>, Option<usize>, PointValue<'_>, PointValue<'_>)> = Vec::new();
+    // Per step: a many-side sample and its one-side match (None: filled in), index and
+    // value of each.
+    let mut pairs: Vec<(usize, Option<usize>, PointValue<'_>, PointValue<'_>)> = Vec::new();
     for step in 0..ev.num_steps() {
         ev.limits.tick()?;
         let ts = ev.ts(step);
@@ -446,10 +450,10 @@ fn vector_vector(
         pairs.clear();
         for &(i, f) in &many_at {
             match one_sigs.get(&many_sig[i]) {
-                Some(&(j, rf)) => pairs.push((Some(i), Some(j), f, rf)),
+                Some(&(j, rf)) => pairs.push((i, Some(j), f, rf)),
                 None => {
                     if let Some(v) = fill.rhs {
-                        pairs.push((Some(i), None, f, PointValue::Float(v)));
+                        pairs.push((i, None, f, PointValue::Float(v)));
                     }
                 }
             }
@@ -457,37 +461,18 @@ fn vector_vector(
         // One-side signatures that met a many-side sample: only a left-hand fill asks.
         let mut sig_matched: HashSet<&Labels> = HashSet::new();
         for &(i, j, f, rf) in &pairs {
-            let sig = match (i, j) {
-                (Some(i), _) => &many_sig[i],
-                (None, Some(j)) => &one_sig[j],
-                (None, None) => continue,
-            };
+            let sig = &many_sig[i];
             if j.is_some() && fill.lhs.is_some() {
                 sig_matched.insert(sig);
             }
             if let Some(pv) = pair_value(ev, op, op_name, f, rf, one_to_many, return_bool) {
-                let oi = output_series(
-                    &mut pair_out,
-                    &mut out_index,
-                    &mut out,
-                    m,
-                    op,
-                    return_bool,
-                    (i, j),
-                    || match (i, j) {
-                        (Some(i), Some(j)) => (
-                            many[i].labels.clone(),
-                            one[j].labels.clone(),
-                            many[i].drop_name,
-                        ),
-                        (Some(i), None) => (
-                            many[i].labels.clone(),
-                            fill_labels(&many[i].labels),
-                            many[i].drop_name,
-                        ),
-                        _ => unreachable!("pairs have a many sample here"),
-                    },
-                );
+                let oi = out.index((Some(i), j), || {
+                    let one_labels = match j {
+                        Some(j) => one[j].labels.clone(),
+                        None => fill_labels(&many[i].labels),
+                    };
+                    (many[i].labels.clone(), one_labels, many[i].drop_name)
+                });
                 record_match(m, sig, oi, &mut matched, &mut one_to_one_seen)?;
                 step_out.push((oi, pv));
             } else if j.is_some() {
@@ -500,32 +485,19 @@ fn vector_vector(
                 if sig_matched.contains(&one_sig[j]) {
                     continue;
                 }
-                let Some(pv) = pair_value(
-                    ev,
-                    op,
-                    op_name,
-                    PointValue::Float(v),
-                    rf,
-                    one_to_many,
-                    return_bool,
-                ) else {
+                let fill = PointValue::Float(v);
+                let Some(pv) = pair_value(ev, op, op_name, fill, rf, one_to_many, return_bool)
+                else {
                     continue;
                 };
-                let oi = output_series(
-                    &mut pair_out,
-                    &mut out_index,
-                    &mut out,
-                    m,
-                    op,
-                    return_bool,
-                    (None, Some(j)),
-                    || (fill_labels(&one[j].labels), one[j].labels.clone(), false),
-                );
+                let oi = out.index((None, Some(j)), || {
+                    (fill_labels(&one[j].labels), one[j].labels.clone(), false)
+                });
                 step_out.push((oi, pv));
             }
         }
         for (oi, v) in step_out.drain(..) {
-            let s = &mut out[oi];
+            let s = &mut out.series[oi];
             if s.points.last().is_some_and(|p| p.t == ts)
                 || s.hpoints.last().is_some_and(|p| p.t == ts)
             {
@@ -539,8 +511,8 @@ fn vector_vector(
             }
         }
     }
-    out.retain(|s| s.len() > 0);
-    Ok(Val::Vector(out))
+    out.series.retain(|s| s.len() > 0);
+    Ok(Val::Vector(out.series))
 }
 
 /// The value of one matched pair (`f` from the many side, `rf` from the one side), or
@@ -585,41 +557,49 @@ fn pair_value(
     }
 }
 
-/// The output series of pair `key`, created with the labels of `sides()` (many-side
-/// labels, one-side labels, many-side mark) the first time.
-#[allow(clippy::too_many_arguments)]
-fn output_series(
-    pair_out: &mut HashMap<(usize, usize), usize>,
-    out_index: &mut HashMap<(Labels, bool), usize>,
-    out: &mut Vec<Series>,
-    m: &Matching<'_>,
+/// The output series of a vector/vector operation, found by the pair of input series
+/// they come from or, on first sight, by their labels.
+struct Outputs<'m, 'e> {
+    m: &'m Matching<'e>,
     op: u16,
     return_bool: bool,
-    key: (Option<usize>, Option<usize>),
-    sides: impl FnOnce() -> (Labels, Labels, bool),
-) -> usize {
-    let key = (key.0.unwrap_or(usize::MAX), key.1.unwrap_or(usize::MAX));
-    if let Some(&oi) = pair_out.get(&key) {
-        return oi;
+    /// Output index by (many index, one index); a fill stands in as usize::MAX.
+    by_pair: HashMap<(usize, usize), usize>,
+    by_labels: HashMap<(Labels, bool), usize>,
+    series: Vec<Series>,
+}
+
+impl Outputs<'_, '_> {
+    /// The output series of pair `key`, created with the labels of `sides()` (many-side
+    /// labels, one-side labels, many-side mark) the first time.
+    fn index(
+        &mut self,
+        key: (Option<usize>, Option<usize>),
+        sides: impl FnOnce() -> (Labels, Labels, bool),
+    ) -> usize {
+        let key = (key.0.unwrap_or(usize::MAX), key.1.unwrap_or(usize::MAX));
+        if let Some(&oi) = self.by_pair.get(&key) {
+            return oi;
+        }
+        let (many_labels, one_labels, many_drop) = sides();
+        let labels = self.m.result_metric(self.op, &many_labels, &one_labels);
+        // Upstream marks only `bool` results; a filtering comparison also keeps the mark
+        // of its input here, so that `rate(a[5m]) > rate(b[5m])` has no name, as without
+        // delayed removal (upstream keeps `a`'s name).
+        let drop = self.return_bool || (!drops_name(self.op) && many_drop);
+        let next = self.series.len();
+        let oi = *self.by_labels.entry((labels.clone(), drop)).or_insert(next);
+        if oi == next {
+            self.series.push(Series {
+                labels,
+                points: Vec::new(),
+                hpoints: Vec::new(),
+                drop_name: drop,
+            });
+        }
+        self.by_pair.insert(key, oi);
+        oi
     }
-    let (many_labels, one_labels, many_drop) = sides();
-    let labels = m.result_metric(op, &many_labels, &one_labels);
-    // Upstream marks only `bool` results; a filtering comparison also keeps the mark of
-    // its input here, so that `rate(a[5m]) > rate(b[5m])` has no name, as without
-    // delayed removal (upstream keeps `a`'s name).
-    let drop = return_bool || (!drops_name(op) && many_drop);
-    let next = out.len();
-    let oi = *out_index.entry((labels.clone(), drop)).or_insert(next);
-    if oi == next {
-        out.push(Series {
-            labels,
-            points: Vec::new(),
-            hpoints: Vec::new(),
-            drop_name: drop,
-        });
-    }
-    pair_out.insert(key, oi);
-    oi
 }
 
 /// Upstream's checks that one-to-one matches are unique and many-to-one matches give
