@@ -15,6 +15,7 @@ use crate::annotations as notes;
 use crate::error::{QueryError, Result};
 use crate::eval::{Evaluator, PointValue, Series, StepCursor, Val};
 use crate::mathx::{format_float, kahan_sum_inc, quantile};
+use crate::parse::{go_quote, has_invalid_bytes};
 use crate::range_histograms::HistogramMean;
 
 /// How series are grouped.
@@ -251,8 +252,11 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, agg: &AggregateExpr) -> Result<
             Some(Val::String(s)) => s,
             _ => return Err(QueryError::exec("count_values needs a string parameter")),
         };
-        if label.is_empty() {
-            return Err(QueryError::exec(format!("invalid label name {label:?}")));
+        if label.is_empty() || has_invalid_bytes(&label) {
+            return Err(QueryError::exec(format!(
+                "invalid label name {}",
+                go_quote(&label)
+            )));
         }
         let input = ev.eval_vector(&agg.expr)?;
         return count_values(ev, &input, &grouping, &label);

@@ -118,7 +118,7 @@ impl Engine {
         opts: &QueryOptions,
     ) -> Result<QueryResult> {
         let (deadline, slot) = self.acquire_slot().await?;
-        let expr = promql_parser::parser::parse(query).map_err(QueryError::Parse)?;
+        let expr = crate::parse_query(query).map_err(QueryError::Parse)?;
         self.exec_expr(storage, query, expr, start, end, step, opts, deadline, slot)
             .await
     }

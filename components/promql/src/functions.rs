@@ -8,6 +8,7 @@ use crate::error::{QueryError, Result};
 use crate::eval::{dedup_merge, Evaluator, Series, StepCursor, Val};
 use crate::mathx::{go_max, go_min, kahan_sum_inc, linear_regression, quantile};
 use crate::native_histogram;
+use crate::parse::{go_raw, has_invalid_bytes};
 use crate::range_histograms::{histogram_window, RangeOut};
 
 fn arg(call: &Call, i: usize) -> Result<&Expr> {
@@ -812,6 +813,18 @@ fn string_arg(ev: &Evaluator<'_>, call: &Call, i: usize) -> Result<String> {
     }
 }
 
+/// Prometheus 3 takes any UTF-8 label name; empty ones and bytes that were not UTF-8
+/// in the query text are refused.
+fn check_destination(func: &str, dst: &str) -> Result<()> {
+    if dst.is_empty() || has_invalid_bytes(dst) {
+        return Err(QueryError::exec(format!(
+            "invalid destination label name in {func}(): {}",
+            go_raw(dst)
+        )));
+    }
+    Ok(())
+}
+
 fn eval_label_replace(ev: &Evaluator<'_>, call: &Call) -> Result<Val> {
     let dst = string_arg(ev, call, 1)?;
     let repl = string_arg(ev, call, 2)?;
@@ -822,11 +835,7 @@ fn eval_label_replace(ev: &Evaluator<'_>, call: &Call) -> Result<Val> {
             "invalid regular expression in label_replace(): {re_src}"
         ))
     })?;
-    if dst.is_empty() {
-        return Err(QueryError::exec(format!(
-            "invalid destination label name in label_replace(): {dst}"
-        )));
-    }
+    check_destination("label_replace", &dst)?;
     let mut input = ev.eval_vector(arg(call, 0)?)?;
     for s in &mut input {
         let v = s.labels.get(&src).unwrap_or("");
@@ -851,11 +860,7 @@ fn eval_label_join(ev: &Evaluator<'_>, call: &Call) -> Result<Val> {
     let srcs = (3..call.args.args.len())
         .map(|i| string_arg(ev, call, i))
         .collect::<Result<Vec<_>>>()?;
-    if dst.is_empty() {
-        return Err(QueryError::exec(format!(
-            "invalid destination label name in label_join(): {dst}"
-        )));
-    }
+    check_destination("label_join", &dst)?;
     let mut input = ev.eval_vector(arg(call, 0)?)?;
     for s in &mut input {
         let joined = srcs

@@ -61,6 +61,7 @@ mod functions;
 mod histogram;
 mod mathx;
 mod native_histogram;
+mod parse;
 mod plan;
 pub mod promqltest;
 mod range_histograms;
@@ -72,6 +73,7 @@ mod tests;
 
 pub use engine::{Engine, EngineOptions, QueryOptions};
 pub use error::{QueryError, StorageError};
+pub use parse::parse_query;
 pub use plan::selector_matchers;
 pub use storage::{
     EncodedChunk, InMemoryStorage, SampleIter, SelectHints, SelectRequest, SelectResult,

@@ -139,7 +139,7 @@ impl<'o> Runner<'o> {
         if let Some(e) = &ev.invalid {
             return Outcome::Failed(format!("invalid eval: {e}"));
         }
-        let expr = match promql_parser::parser::parse(&ev.expr) {
+        let expr = match crate::parse_query(&ev.expr) {
             Ok(e) => e,
             Err(e) => return Outcome::Skipped(format!("parser cannot parse: {e}")),
         };

@@ -490,7 +490,7 @@ async fn format_query_handler(
 ) -> ApiResult {
     let p = request_params(&method, &headers, query, &body)?;
     let query = p.get("query").unwrap_or("");
-    let expr = promql_parser::parser::parse(query)
+    let expr = cairn_promql::parse_query(query)
         .map_err(|e| QueryApiError::BadData(format!("invalid parameter \"query\": {e}")))?;
     Ok(Json(json::success(json!(expr.prettify()), &[], &[])))
 }

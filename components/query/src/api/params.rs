@@ -124,7 +124,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Parses `name{matchers}` with the PromQL parser into matchers.
 pub(crate) fn parse_selector(s: &str) -> Result<Vec<Matcher>, QueryApiError> {
     let bad = |e: String| QueryApiError::BadData(format!("invalid parameter \"match[]\": {e}"));
-    let expr = promql_parser::parser::parse(s).map_err(bad)?;
+    let expr = cairn_promql::parse_query(s).map_err(bad)?;
     let promql_parser::parser::Expr::VectorSelector(vs) = expr else {
         return Err(bad(format!("{s:?} is not a series selector")));
     };
