@@ -468,7 +468,7 @@ fn main() {
         .iter()
         .flat_map(|s| &s.chunks)
         .map(|c| match &c.data {
-            ChunkData::Xor(b) => b.len(),
+            ChunkData::Xor(b) | ChunkData::FloatHistogram(b) => b.len(),
             ChunkData::Aggr(_) => 0,
         })
         .sum();

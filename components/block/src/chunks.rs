@@ -7,6 +7,7 @@
 //!  kind 1 (XOR):       body = len-prefixed Prometheus XOR chunk
 //!  kind 2 (aggregate): body = 5 × len-prefixed XOR chunk (count, sum, min, max, counter),
 //!                      length 0 when that aggregate is absent
+//!  kind 3 (native histograms): body = len-prefixed Prometheus float histogram chunk
 //! ```
 
 use cairn_chunk::varint::{
@@ -16,6 +17,7 @@ use cairn_model::Labels;
 
 const KIND_XOR: u8 = 1;
 const KIND_AGGR: u8 = 2;
+const KIND_FLOAT_HISTOGRAM: u8 = 3;
 
 /// The aggregates a downsampled chunk carries, in storage order (Thanos's `AggrType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,18 +65,41 @@ pub enum ChunkData {
     Xor(Vec<u8>),
     /// Downsampled aggregates.
     Aggr(AggrChunk),
+    /// Native histograms, Prometheus float histogram encoding (in raw blocks all of
+    /// them; in downsampled blocks the last one of each window).
+    FloatHistogram(Vec<u8>),
 }
 
 impl ChunkData {
     /// Number of points: raw samples, or aggregated windows (from the count chunk).
     pub fn num_samples(&self) -> usize {
+        // Every Prometheus chunk encoding starts with the big-endian sample count.
         let xor = match self {
-            Self::Xor(b) => Some(b.as_slice()),
+            Self::Xor(b) | Self::FloatHistogram(b) => Some(b.as_slice()),
             Self::Aggr(a) => a.get(AggrType::Count).or_else(|| a.get(AggrType::Sum)),
         };
         xor.filter(|b| b.len() >= 2)
             .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
             .unwrap_or(0)
+    }
+
+    /// The data of an encoded chunk of raw samples, XOR or float histogram (`None`
+    /// for integer histogram chunks, which blocks do not hold: re-encode their samples).
+    pub fn from_encoded(encoding: cairn_chunk::Encoding, bytes: Vec<u8>) -> Option<Self> {
+        match encoding {
+            cairn_chunk::Encoding::Xor => Some(Self::Xor(bytes)),
+            cairn_chunk::Encoding::FloatHistogram => Some(Self::FloatHistogram(bytes)),
+            cairn_chunk::Encoding::Histogram => None,
+        }
+    }
+
+    /// The encoding and bytes of a chunk of samples (`None` for aggregates).
+    pub fn encoded(&self) -> Option<(cairn_chunk::Encoding, &[u8])> {
+        match self {
+            Self::Xor(b) => Some((cairn_chunk::Encoding::Xor, b)),
+            Self::FloatHistogram(b) => Some((cairn_chunk::Encoding::FloatHistogram, b)),
+            Self::Aggr(_) => None,
+        }
     }
 }
 
@@ -107,6 +132,10 @@ pub(crate) fn encode_slice(chunks: &[BlockChunk], slice_start: i64, out: &mut Ve
                 out.push(KIND_XOR);
                 put_bytes(out, b);
             }
+            ChunkData::FloatHistogram(b) => {
+                out.push(KIND_FLOAT_HISTOGRAM);
+                put_bytes(out, b);
+            }
             ChunkData::Aggr(a) => {
                 out.push(KIND_AGGR);
                 for c in &a.chunks {
@@ -130,6 +159,7 @@ pub(crate) fn decode_slice(
         buf = rest;
         let data = match kind {
             KIND_XOR => ChunkData::Xor(read_bytes(&mut buf)?.to_vec()),
+            KIND_FLOAT_HISTOGRAM => ChunkData::FloatHistogram(read_bytes(&mut buf)?.to_vec()),
             KIND_AGGR => {
                 let mut a = AggrChunk::default();
                 for slot in &mut a.chunks {

@@ -289,3 +289,88 @@ async fn partial_uploads_and_marks_are_reported() {
     assert!(blocks[0].no_compact_mark.is_none());
     assert_eq!(list_tenants(&bucket).await.unwrap(), vec!["team-a"]);
 }
+
+#[tokio::test]
+async fn native_histogram_chunks_round_trip_and_are_split_at_slices() {
+    use cairn_chunk::{decode_chunk, encode_samples, ChunkSample, DecodedChunk};
+    use cairn_model::histogram::Span;
+    use cairn_model::{FloatHistogram, HistogramSample};
+
+    let hs: Vec<HistogramSample> = (0..100)
+        .map(|i| {
+            let n = f64::from(i);
+            HistogramSample::new(
+                i64::from(i) * 60_000,
+                FloatHistogram {
+                    count: 2.0 * n,
+                    sum: n,
+                    positive_spans: vec![Span {
+                        offset: 1,
+                        length: 2,
+                    }],
+                    positive_buckets: vec![n, n],
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    // One chunk over 100 minutes: it crosses the one-hour slice boundary.
+    let encoded = encode_samples(hs.iter().cloned().map(ChunkSample::Histogram), 1000);
+    assert_eq!(encoded.len(), 1);
+    let chunk = BlockChunk {
+        min_time: encoded[0].min_t,
+        max_time: encoded[0].max_t,
+        data: ChunkData::from_encoded(encoded[0].encoding, encoded[0].bytes.clone()).unwrap(),
+    };
+    let labels = Labels::from_pairs([("__name__", "latency_seconds")]);
+    let dir = tempfile::tempdir().unwrap();
+    let names = BTreeSet::from(["__name__".to_string()]);
+    let opts = BlockWriterOptions {
+        slice_ms: H,
+        ..small_groups()
+    };
+    let meta = write_block(
+        dir.path(),
+        new_block(0, 2 * H),
+        &names,
+        [Ok(BlockSeries {
+            labels: labels.clone(),
+            chunks: vec![chunk],
+        })]
+        .into_iter(),
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(meta.stats.num_samples, 100);
+    let bucket = Bucket::memory();
+    upload_block(&bucket, &local_block_dir(dir.path(), &meta.ulid), &meta)
+        .await
+        .unwrap();
+    let r = BlockReader::open(bucket, meta, BlockCaches::new(CacheSizes::default()))
+        .await
+        .unwrap();
+    let got = r.series(&[], i64::MIN, i64::MAX, false).await.unwrap();
+    assert_eq!(got.len(), 1);
+    let mut back = Vec::new();
+    for c in &got[0].chunks {
+        let ChunkData::FloatHistogram(b) = &c.data else {
+            panic!("histograms come back as histogram chunks: {c:?}");
+        };
+        assert_eq!(
+            c.min_time / H,
+            c.max_time / H,
+            "split at the slice boundary"
+        );
+        let DecodedChunk::Histograms(h) =
+            decode_chunk(cairn_chunk::Encoding::FloatHistogram, b).unwrap()
+        else {
+            unreachable!()
+        };
+        back.extend(h);
+    }
+    assert_eq!(got[0].chunks.len(), 2);
+    let strip = |h: &[HistogramSample]| -> Vec<(i64, f64, f64)> {
+        h.iter().map(|s| (s.t, s.h.count, s.h.sum)).collect()
+    };
+    assert_eq!(strip(&back), strip(&hs));
+}

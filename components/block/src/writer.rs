@@ -6,7 +6,6 @@ use std::sync::Arc;
 use arrow_array::builder::{BinaryBuilder, Int64Builder, StringBuilder, UInt64Builder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
-use cairn_chunk::XorChunk;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -250,35 +249,32 @@ fn split_at_slices(
             out.push(c);
             continue;
         }
-        let ChunkData::Xor(bytes) = &c.data else {
+        let Some((encoding, bytes)) = c.data.encoded() else {
             return Err(BlockError::InvalidInput(format!(
                 "downsampled chunk [{}, {}] crosses a {slice_ms}ms slice boundary",
                 c.min_time, c.max_time
             )));
         };
-        let samples = cairn_chunk::decode(bytes)
-            .map_err(|e| BlockError::InvalidInput(format!("undecodable chunk: {e}")))?;
-        let mut cur: Option<(i64, XorChunk)> = None;
-        for s in samples {
-            let slice = slice_of(s.t);
-            if cur.as_ref().is_some_and(|(sl, _)| *sl != slice) {
-                out.extend(cur.take().and_then(|(_, x)| xor_block_chunk(x)));
+        let samples = cairn_chunk::decode_chunk(encoding, bytes)
+            .map_err(|e| BlockError::InvalidInput(format!("undecodable chunk: {e}")))?
+            .into_samples();
+        let mut rest = samples.as_slice();
+        while let Some(first) = rest.first() {
+            let slice = slice_of(first.t());
+            let n = rest.iter().take_while(|s| slice_of(s.t()) == slice).count();
+            let (part, tail) = rest.split_at(n);
+            rest = tail;
+            for e in cairn_chunk::encode_samples(part.iter().cloned(), cairn_chunk::MAX_SAMPLES) {
+                out.push(BlockChunk {
+                    min_time: e.min_t,
+                    max_time: e.max_t,
+                    data: ChunkData::from_encoded(e.encoding, e.bytes)
+                        .expect("encode_samples writes xor or float histogram chunks"),
+                });
             }
-            cur.get_or_insert_with(|| (slice, XorChunk::new()))
-                .1
-                .append(s.t, s.v);
         }
-        out.extend(cur.and_then(|(_, x)| xor_block_chunk(x)));
     }
     Ok(out)
-}
-
-fn xor_block_chunk(x: XorChunk) -> Option<BlockChunk> {
-    Some(BlockChunk {
-        min_time: x.first_time()?,
-        max_time: x.last_time()?,
-        data: ChunkData::Xor(x.into_bytes()),
-    })
 }
 
 /// Column builders for one record batch.

@@ -49,7 +49,7 @@ async fn put(bucket: &Bucket, tenant: &str, min: i64, max: i64, d: &Data, replic
         .map(|(l, s)| {
             Ok(BlockSeries {
                 labels: l.clone(),
-                chunks: encode_raw(s, min, 2 * H),
+                chunks: encode_raw(s, &[], min, 2 * H),
             })
         })
         .collect();

@@ -1,5 +1,7 @@
-//! Differential test: the same generated data is remote-written into a real Prometheus
-//! 2.42 (`--web.enable-remote-write-receiver`) and into `cairn all`, then a generated
+//! Differential test: the same generated data (floats, classic histograms and integer
+//! native histograms) is remote-written into a real Prometheus 2.42
+//! (`--web.enable-remote-write-receiver --enable-feature=native-histograms`) and into
+//! `cairn all`, then a generated
 //! set of PromQL queries — every function and operator family Cairn supports — runs on
 //! both as instant queries (three times) and range queries (steps 15s, 60s, 137s); the
 //! answers must agree within 1e-6 relative tolerance (NaN == NaN), as series sets
@@ -38,6 +40,7 @@ use common::*;
 use serde_json::Value;
 
 const DATA_SEED: u64 = 0x00C0_FFEE_2042;
+const NATIVE_SEED: u64 = 0x0000_4157_0042;
 const MINUTE: i64 = 60_000;
 /// Span of the generated data, ending `END_BEFORE_NOW` before the test starts (both
 /// sides take recent data; Prometheus's head refuses samples more than an hour older
@@ -52,6 +55,27 @@ const RANGE_STEPS_S: [i64; 3] = [15, 60, 137];
 /// Queries where Prometheus 2.42 and 3.x (which Cairn follows) disagree by design;
 /// each names the difference. They run and are reported, but do not fail the test.
 const VERSION_DIFFERENCES: &[(&str, &str)] = &[
+    (
+        "histogram_count(avg(rate(native_latency_seconds[5m])))",
+        "2.42's `avg` aggregates float samples only (its aggregation reads `s.V`), so the \
+         result is empty; 3.x averages native histograms, as Cairn does. `sum` over the same \
+         histograms is compared.",
+    ),
+    (
+        "histogram_quantile(0.9, rate(native_latency_seconds[5m]))",
+        "3.0 interpolates exponentially inside the buckets of exponential native histograms \
+         (CHANGELOG 3.0.0: \"Introduce exponential interpolation for native histograms\", \
+         #14677); 2.42 interpolates linearly. Cairn follows 3.x (upstream \
+         native_histograms.test passes).",
+    ),
+    (
+        "histogram_quantile(0.5, sum(rate(native_latency_seconds[5m])))",
+        "exponential (3.x) vs linear (2.42) interpolation in native buckets, as above.",
+    ),
+    (
+        "histogram_fraction(0, 0.1, rate(native_latency_seconds[5m]))",
+        "exponential (3.x) vs linear (2.42) interpolation in native buckets, as above.",
+    ),
     (
         "temperature_celsius atan2 10",
         "2.42 keeps __name__ on `atan2` results; since 2.47 (prometheus/prometheus commit \
@@ -123,6 +147,7 @@ fn start_prometheus(dir: &Path, port: u16) -> Proc {
         ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--web.enable-remote-write-receiver")
+        .arg("--enable-feature=native-histograms")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -560,6 +585,7 @@ async fn cairn_and_prometheus_agree_on_generated_data_and_queries() {
     assert_eq!(t0 % 10, 0);
     let data_end = t0 + DATA_SPAN;
     let all_series = data::generate(DATA_SEED, t0, data_end);
+    let native_series = data::generate_native(NATIVE_SEED, t0, data_end);
     let total_samples: usize = all_series.iter().map(|s| s.samples.len()).sum();
     eprintln!(
         "differential: {} series, {total_samples} samples, data {}..{} (DIFFERENTIAL_T0_MS={t0})",
@@ -577,23 +603,36 @@ async fn cairn_and_prometheus_agree_on_generated_data_and_queries() {
     let mut slice_start = t0;
     while slice_start <= data_end {
         let slice_end = slice_start + WRITE_SLICE;
-        let batch: Vec<_> = all_series
+        let in_slice = |t: i64| (slice_start..slice_end).contains(&t);
+        let to_series = |labels: &[(String, String)], samples: &[(i64, f64)]| {
+            let labels: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            series(&labels, samples)
+        };
+        let mut batch: Vec<_> = all_series
             .iter()
             .filter_map(|s| {
                 let samples: Vec<(i64, f64)> = s
                     .samples
                     .iter()
                     .copied()
-                    .filter(|(t, _)| (slice_start..slice_end).contains(t))
+                    .filter(|(t, _)| in_slice(*t))
                     .collect();
-                let labels: Vec<(&str, &str)> = s
-                    .labels
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                (!samples.is_empty()).then(|| series(&labels, &samples))
+                (!samples.is_empty()).then(|| to_series(&s.labels, &samples))
             })
             .collect();
+        batch.extend(native_series.iter().filter_map(|s| {
+            let mut ts = to_series(&s.labels, &[]);
+            ts.histograms = s
+                .histograms
+                .iter()
+                .filter(|h| in_slice(h.timestamp))
+                .cloned()
+                .collect();
+            (!ts.histograms.is_empty()).then_some(ts)
+        }));
         let body = write_body(batch);
         let (prom_write, cairn_write) = (
             format!("{}/api/v1/write", prom.base),
@@ -629,7 +668,8 @@ async fn cairn_and_prometheus_agree_on_generated_data_and_queries() {
             })
             .collect(),
     };
-    let raw = r#"{__name__=~".+"}[70m]"#;
+    // (Native histograms have no float samples; their queries compare functions of them.)
+    let raw = r#"{__name__=~".+",__name__!~"native_.*"}[70m]"#;
     let (p, c) = both(&prom, &cairn, Eval::Instant(after_data), raw).await;
     if let Some(diff) = compare(&written, &p, false, false) {
         panic!(

@@ -144,7 +144,6 @@ impl<'a> BitReader<'a> {
     }
 
     /// How many bits are left to read.
-    #[cfg(test)]
     pub(crate) fn remaining(&self) -> u64 {
         self.len_bits - self.pos
     }

@@ -45,6 +45,62 @@ pub enum ChunkError {
         /// The significant-bit count read from the stream (0 already read as 64).
         significant: u8,
     },
+    /// Fewer than the three header bytes of a native-histogram chunk (sample count and
+    /// counter-reset flags).
+    #[error("histogram chunk is {len} bytes long, too short for the 3-byte header")]
+    MissingHistogramHeader {
+        /// The length of the chunk in bytes.
+        len: usize,
+    },
+    /// A histogram chunk's data ends inside the bucket layout that precedes the first
+    /// sample, or declares more spans or custom bounds than the rest of the data could
+    /// hold.
+    #[error("histogram chunk of {total} samples ends inside its bucket layout at bit {bit}")]
+    TruncatedHistogramLayout {
+        /// How many samples the header promises.
+        total: usize,
+        /// Where the unreadable layout field starts.
+        bit: u64,
+    },
+    /// A histogram chunk's layout names a schema Prometheus does not know: neither an
+    /// exponential schema (-9..=52, those above 8 read at resolution 8) nor custom
+    /// buckets (-53).
+    #[error(
+        "histogram chunk layout at bit {bit} has schema {schema}, neither exponential (-9..=52) nor custom buckets (-53)"
+    )]
+    UnknownHistogramSchema {
+        /// The schema read from the layout.
+        schema: i64,
+        /// Where the schema starts.
+        bit: u64,
+    },
+    /// A span in a histogram chunk's layout whose length does not fit 32 bits unsigned
+    /// or whose offset does not fit 32 bits signed.
+    #[error(
+        "histogram chunk span {span} at bit {bit} has length {length} and offset {offset}, beyond 32 bits"
+    )]
+    InvalidHistogramSpan {
+        /// The span's position within its side (positive spans first), from 0.
+        span: usize,
+        /// Where the span starts.
+        bit: u64,
+        /// The length read.
+        length: u64,
+        /// The offset read.
+        offset: i64,
+    },
+    /// A histogram chunk with a schema above 8, which is read at schema 8 as
+    /// Prometheus does, whose spans cannot be merged to it (a negative offset after
+    /// the first span).
+    #[error(
+        "histogram chunk has schema {schema} and spans that cannot be reduced to schema 8 (sample {sample})"
+    )]
+    IrreducibleHistogramSchema {
+        /// The schema of the chunk.
+        schema: i32,
+        /// The sample being reduced.
+        sample: usize,
+    },
     /// Bytes after the last sample that an encoder would not have written (only
     /// [`XorChunk::from_bytes`](crate::XorChunk::from_bytes) checks this).
     #[error("chunk has {extra} unexpected bytes after its last sample, from byte {offset}")]

@@ -128,6 +128,23 @@ fn check_chunk(meta: &BlockMeta, data: &ChunkData, mint: i64, maxt: i64) -> Resu
             }
             check_xor(b, true)
         }
+        ChunkData::FloatHistogram(b) => {
+            let samples = cairn_chunk::decode_float_histograms(b).map_err(|e| e.to_string())?;
+            if samples.is_empty() {
+                return Err("empty chunk".into());
+            }
+            let mut prev = i64::MIN;
+            for (t, _) in &samples {
+                if *t < mint || *t > maxt {
+                    return Err(format!("histogram at {t} outside the chunk's range"));
+                }
+                if *t <= prev {
+                    return Err(format!("histogram at {t} not after {prev}"));
+                }
+                prev = *t;
+            }
+            Ok(())
+        }
         ChunkData::Aggr(a) => {
             if meta.resolution == cairn_block::RESOLUTION_RAW {
                 return Err("aggregate chunk in a raw block".into());

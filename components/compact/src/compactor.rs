@@ -7,10 +7,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use cairn_block::{
     list_blocks, list_tenants, upload_block, write_block, write_mark, BlockChunk, BlockEntry,
-    BlockError, BlockMark, BlockMeta, BlockSeries, BlockWriterOptions, Compaction, NewBlock,
-    DELETION_MARK_FILE, META_FILE, RESOLUTION_RAW,
+    BlockError, BlockMark, BlockMeta, BlockSeries, BlockWriterOptions, ChunkData, Compaction,
+    NewBlock, DELETION_MARK_FILE, META_FILE, RESOLUTION_RAW,
 };
-use cairn_model::Labels;
+use cairn_model::{HistogramSample, Labels};
 use cairn_objstore::Bucket;
 use futures::StreamExt;
 use tokio::sync::watch;
@@ -18,9 +18,9 @@ use ulid::Ulid;
 
 use crate::check::read_and_check;
 use crate::config::CompactConfig;
-use crate::downsample::{downsample_aggr, downsample_raw};
+use crate::downsample::{downsample_aggr, downsample_raw, last_per_window};
 use crate::error::{CompactError, Result};
-use crate::merge::{decode_raw, encode_raw, union};
+use crate::merge::{decode_raw, encode_raw, union, RawSamples};
 use crate::metrics::{HaltLabels, ReasonLabel, ResolutionLabel};
 use crate::plan::{describe, plan, CompactionJob, DownsampleJob, COMPACTOR_SOURCE};
 use crate::CompactMetrics;
@@ -351,14 +351,26 @@ impl Compactor {
             let slice_of = |t: i64| (t - block_min).div_euclid(slice_ms);
             let mut out = Vec::with_capacity(series.len());
             for s in series {
-                let chunks = if from_raw {
-                    let samples = decode_raw(&s.chunks)
+                // Native histograms are thinned to the last one per window, in
+                // their own chunks beside the float aggregates.
+                let (float_chunks, histogram_chunks): (Vec<_>, Vec<_>) = s
+                    .chunks
+                    .into_iter()
+                    .partition(|c| !matches!(c.data, ChunkData::FloatHistogram(_)));
+                let histograms = decode_raw(&histogram_chunks)
+                    .map_err(|e| CompactError::corrupt(&tenant_owned, ulid, e))?
+                    .histograms;
+                let mut chunks = if from_raw {
+                    let samples = decode_raw(&float_chunks)
                         .map_err(|e| CompactError::corrupt(&tenant_owned, ulid, e))?;
-                    downsample_raw(&samples, res, slice_of)
+                    downsample_raw(&samples.floats, res, slice_of)
                 } else {
-                    downsample_aggr(&s.chunks, res, slice_of)
+                    downsample_aggr(&float_chunks, res, slice_of)
                         .map_err(|e| CompactError::corrupt(&tenant_owned, ulid, e))?
                 };
+                let thinned = last_per_window(&histograms, res);
+                chunks.extend(encode_raw(&[], &thinned, block_min, slice_ms));
+                chunks.sort_by_key(|c| c.min_time);
                 if !chunks.is_empty() {
                     out.push(BlockSeries {
                         labels: s.labels,
@@ -571,18 +583,28 @@ fn merge_series(
     let mut out = Vec::with_capacity(by_labels.len());
     for (labels, parts) in by_labels {
         let chunks = if raw {
-            let mut per_replica: BTreeMap<usize, Vec<Vec<cairn_model::Sample>>> = BTreeMap::new();
+            let mut per_replica: BTreeMap<usize, Vec<RawSamples>> = BTreeMap::new();
             for (r, chunks) in parts {
                 // Inputs were decoded once by the checks; they cannot fail here.
                 let samples = decode_raw(&chunks).unwrap_or_default();
                 per_replica.entry(r).or_default().push(samples);
             }
-            let replicas: Vec<Vec<cairn_model::Sample>> =
-                per_replica.into_values().map(union).collect();
-            let slices: Vec<&[cairn_model::Sample]> = replicas.iter().map(Vec::as_slice).collect();
+            let (floats, histograms): (Vec<_>, Vec<_>) = per_replica
+                .into_values()
+                .map(|streams| {
+                    let (f, h): (Vec<_>, Vec<_>) = streams
+                        .into_iter()
+                        .map(|s| (s.floats, s.histograms))
+                        .unzip();
+                    (union(f, |s| s.t), union(h, |h| h.t))
+                })
+                .unzip();
+            let slices: Vec<&[cairn_model::Sample]> = floats.iter().map(Vec::as_slice).collect();
             // Offline the metric type is unknown: values are never adjusted.
             let merged = cairn_dedup::penalty_merge(&slices, cairn_dedup::SeriesKind::Gauge);
-            encode_raw(&merged, block_min, slice_ms)
+            let slices: Vec<&[HistogramSample]> = histograms.iter().map(Vec::as_slice).collect();
+            let merged_histograms = cairn_dedup::penalty_merge_histograms(&slices);
+            encode_raw(&merged, &merged_histograms, block_min, slice_ms)
         } else {
             let mut all: Vec<BlockChunk> = parts.into_iter().flat_map(|(_, c)| c).collect();
             all.sort_by_key(|c| c.min_time);

@@ -84,7 +84,7 @@ async fn put_block(
         .map(|(l, s)| {
             Ok(BlockSeries {
                 labels: l.clone(),
-                chunks: encode_raw(s, min, 2 * H),
+                chunks: encode_raw(s, &[], min, 2 * H),
             })
         })
         .collect();
@@ -145,7 +145,7 @@ async fn visible(bucket: &Bucket, tenant: &str) -> Data {
         for s in checked.series {
             out.entry(s.labels)
                 .or_default()
-                .extend(decode_raw(&s.chunks).unwrap());
+                .extend(decode_raw(&s.chunks).unwrap().floats);
         }
     }
     for (l, s) in out.iter_mut() {
@@ -474,7 +474,7 @@ async fn leftovers_of_a_killed_compaction_are_recovered() {
             let s: Vec<Sample> = s.iter().copied().filter(|x| x.t < 8 * H).collect();
             Ok(BlockSeries {
                 labels: l.clone(),
-                chunks: encode_raw(&s, 0, 2 * H),
+                chunks: encode_raw(&s, &[], 0, 2 * H),
             })
         })
         .collect();
@@ -737,7 +737,7 @@ async fn s3_bucket_compaction_and_downsampling() {
         for s in read_and_check(&bucket, m).await.unwrap().series {
             got.entry(s.labels)
                 .or_default()
-                .extend(decode_raw(&s.chunks).unwrap());
+                .extend(decode_raw(&s.chunks).unwrap().floats);
         }
     }
     for s in got.values_mut() {

@@ -23,7 +23,10 @@
 //! replica with gaps while the other one has every sample (thanos#7364). Here the
 //! threshold comes from the median scrape interval, which a few gaps do not change.
 
-use cairn_model::{is_stale_nan, Sample};
+use std::sync::Arc;
+
+use cairn_model::histogram::CounterResetHint;
+use cairn_model::{is_stale_nan, HistogramSample, Sample};
 
 /// Interval assumed when no replica has two samples (timestamps are milliseconds and
 /// scrape intervals several seconds, the same guess as Thanos's initial penalty).
@@ -81,6 +84,48 @@ pub fn penalty_merge(replicas: &[&[Sample]], kind: SeriesKind) -> Vec<Sample> {
         SeriesKind::Gauge => picks.iter().map(|&(r, i)| live[r][i]).collect(),
         SeriesKind::Counter => counter_values(&live, &picks, interval),
     }
+}
+
+/// Deduplicates time-sorted replicas of one native-histogram series: the output
+/// follows the replica [`penalty_merge`] would follow for the histograms' counts (stale
+/// markers kept), with the same gap rules. Histogram values are never adjusted; where
+/// the output switches replicas a "no counter reset" hint (which spoke of the other
+/// replica's previous sample) becomes unknown, so PromQL checks for a reset itself.
+pub fn penalty_merge_histograms(replicas: &[&[HistogramSample]]) -> Vec<HistogramSample> {
+    let live: Vec<&[HistogramSample]> =
+        replicas.iter().copied().filter(|r| !r.is_empty()).collect();
+    if live.len() <= 1 {
+        return live.first().map(|r| r.to_vec()).unwrap_or_default();
+    }
+    let projected: Vec<Vec<Sample>> = live
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|h| {
+                    let v = if is_stale_nan(h.h.sum) {
+                        h.h.sum
+                    } else {
+                        h.h.count
+                    };
+                    Sample::new(h.t, v)
+                })
+                .collect()
+        })
+        .collect();
+    let slices: Vec<&[Sample]> = projected.iter().map(Vec::as_slice).collect();
+    let mut prev_replica = None;
+    select(&slices, scrape_interval(&slices))
+        .into_iter()
+        .map(|(r, i)| {
+            let mut h = live[r][i].clone();
+            let switched = prev_replica.is_some_and(|p| p != r);
+            prev_replica = Some(r);
+            if switched && h.h.counter_reset_hint == CounterResetHint::NotCounterReset {
+                Arc::make_mut(&mut h.h).counter_reset_hint = CounterResetHint::Unknown;
+            }
+            h
+        })
+        .collect()
 }
 
 /// Which sample of which replica each output sample is: `(replica, index)` pairs.

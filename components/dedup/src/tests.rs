@@ -247,3 +247,37 @@ fn gauges_are_switched_without_adjusting_values() {
     assert!(d.iter().all(|s| s.v == 10.0 || s.v == 3.0));
     assert!(d.iter().any(|s| s.v == 3.0));
 }
+
+#[test]
+fn histogram_replicas_follow_one_replica_and_forget_hints_at_switches() {
+    use cairn_model::histogram::CounterResetHint;
+    use cairn_model::{FloatHistogram, HistogramSample};
+    let h = |t: i64, count: f64| {
+        HistogramSample::new(
+            t,
+            FloatHistogram {
+                count,
+                counter_reset_hint: CounterResetHint::NotCounterReset,
+                ..Default::default()
+            },
+        )
+    };
+    // A scrapes every 15s until 60s; B is 5s late and goes on.
+    let a: Vec<HistogramSample> = (0..=4).map(|i| h(i * 15_000, i as f64)).collect();
+    let b: Vec<HistogramSample> = (0..=8).map(|i| h(i * 15_000 + 5_000, i as f64)).collect();
+    let out = penalty_merge_histograms(&[&a, &b]);
+    let times: Vec<i64> = out.iter().map(|s| s.t).collect();
+    assert_eq!(
+        times,
+        [0, 15_000, 30_000, 45_000, 60_000, 80_000, 95_000, 110_000, 125_000]
+    );
+    let hints: Vec<CounterResetHint> = out.iter().map(|s| s.h.counter_reset_hint).collect();
+    assert_eq!(hints[4], CounterResetHint::NotCounterReset);
+    assert_eq!(
+        hints[5],
+        CounterResetHint::Unknown,
+        "first sample after the switch"
+    );
+    assert_eq!(hints[6], CounterResetHint::NotCounterReset);
+    assert_eq!(penalty_merge_histograms(&[&a, &[]]), a);
+}

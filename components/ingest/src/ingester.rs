@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -5,7 +6,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use bytes::Bytes;
 use cairn_model::validate::wire_labels;
-use cairn_model::{Labels, Sample, TenantId};
+use cairn_model::{HistogramSample, Labels, Sample, TenantId};
 use cairn_proto::wire::{WireBatch, WireMetadata};
 use cairn_storeapi::{RawChunk, RawSeries, SeriesQuery, StoreApiError, StoreBackend, StoreInfo};
 use cairn_tsdb::{AppendReport, Tsdb};
@@ -20,8 +21,9 @@ use crate::{IngestConfig, IngestError};
 pub struct EncodedPushReport {
     /// The head's report on the series with valid labels.
     pub append: AppendReport,
-    /// Series refused for their labels: samples, and why.
-    pub invalid_labels: Vec<(u64, String)>,
+    /// Samples refused before the head saw them: reason (`invalid_labels`,
+    /// `invalid_histogram`), how many, and an example.
+    pub invalid: Vec<(&'static str, u64, String)>,
 }
 
 /// How often gauges (head series, WAL bytes) are refreshed.
@@ -123,7 +125,7 @@ impl Ingester {
         metadata: Vec<Bytes>,
     ) -> Result<EncodedPushReport, IngestError> {
         let this = self.clone();
-        let (append, invalid_labels) = self
+        let (append, invalid) = self
             .append_with(move |tsdb| {
                 let mut batch = WireBatch::default();
                 for (i, buf) in series.iter().enumerate() {
@@ -143,22 +145,43 @@ impl Ingester {
                 let dropped = this.metadata.add(&tenant, &metadata);
                 this.metrics.metadata_dropped.inc_by(dropped as u64);
                 let mut invalid = Vec::new();
-                let mut valid = Vec::with_capacity(batch.len());
-                for s in batch.iter() {
-                    // Receivers validate already; re-checking keeps a misbehaving client
-                    // from storing series that can never be queried correctly.
-                    match wire_labels(s.labels.iter().copied()) {
-                        Ok(()) => valid.push((s.labels, s.samples)),
-                        Err(e) => invalid.push((s.samples.len() as u64, e.to_string())),
+                // Receivers validate already; re-checking keeps a misbehaving client
+                // from storing series that can never be queried correctly.
+                let mut valid_series = Vec::with_capacity(batch.len());
+                // Histograms of series that sent some invalid ones: the valid rest.
+                let mut kept_histograms: HashMap<usize, Vec<HistogramSample>> = HashMap::new();
+                for (i, s) in batch.iter().enumerate() {
+                    if let Err(e) = wire_labels(s.labels.iter().copied()) {
+                        let n = s.samples.len() + s.histograms.len();
+                        invalid.push(("invalid_labels", n as u64, e.to_string()));
+                        continue;
+                    }
+                    valid_series.push(i);
+                    if let Some(e) = s.histograms.iter().find_map(|h| h.h.validate().err()) {
+                        let good: Vec<HistogramSample> = s
+                            .histograms
+                            .iter()
+                            .filter(|h| h.h.validate().is_ok())
+                            .cloned()
+                            .collect();
+                        let n = s.histograms.len() - good.len();
+                        invalid.push(("invalid_histogram", n as u64, e.to_string()));
+                        kept_histograms.insert(i, good);
                     }
                 }
+                let valid: Vec<_> = valid_series
+                    .into_iter()
+                    .map(|i| {
+                        let s = batch.series(i);
+                        let histograms =
+                            kept_histograms.get(&i).map_or(s.histograms, Vec::as_slice);
+                        (s.labels, s.samples, histograms)
+                    })
+                    .collect();
                 Ok((tsdb.append(&tenant, &valid)?, invalid))
             })
             .await?;
-        Ok(EncodedPushReport {
-            append,
-            invalid_labels,
-        })
+        Ok(EncodedPushReport { append, invalid })
     }
 
     /// Runs `append` on a blocking thread while writes are taken, and counts what the
@@ -311,7 +334,7 @@ impl StoreBackend for Ingester {
                 } else {
                     s.chunks
                         .into_iter()
-                        .map(|c| RawChunk::xor(c.min_t, c.max_t, c.bytes))
+                        .map(|c| RawChunk::raw(c.encoding, c.min_t, c.max_t, c.bytes))
                         .collect()
                 },
             })

@@ -45,10 +45,10 @@ impl ingester_server::Ingester for IngestService {
             .await
             .map_err(|e| e.to_status())?;
         let invalid = report
-            .invalid_labels
+            .invalid
             .into_iter()
-            .map(|(samples, example)| Rejection {
-                reason: "invalid_labels".to_owned(),
+            .map(|(reason, samples, example)| Rejection {
+                reason: reason.to_owned(),
                 samples,
                 example,
             });

@@ -15,6 +15,7 @@
 #![allow(missing_docs)]
 
 pub mod channel;
+mod histogram;
 pub mod wire;
 
 /// Prometheus remote write 1.0 / remote read (`prometheus` package).

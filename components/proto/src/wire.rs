@@ -15,15 +15,16 @@
 //!
 //! It reads exactly the protobuf wire format prost writes and accepts what prost accepts
 //! for these messages (fields in any order, unknown fields skipped, repeated scalars of
-//! a message last-wins); strings must be UTF-8, as prost requires. Exemplars and native
-//! histograms are counted, not decoded: the write path refuses or drops them. Metric
-//! metadata is read the same way ([`WireMetadata`]).
+//! a message last-wins); strings must be UTF-8, as prost requires. Native histograms are
+//! rare next to float samples and are decoded with prost into model
+//! [`HistogramSample`]s; exemplars are counted, not decoded: the write path drops them.
+//! Metric metadata is read the same way ([`WireMetadata`]).
 //! [`encode_series`] (from [`put_label`] and [`put_sample`], which the load generator
 //! uses too) writes the other direction, byte for byte as prost does.
 
 use std::ops::Range;
 
-use cairn_model::Sample;
+use cairn_model::{HistogramSample, Sample};
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 
 /// Why bytes are not a valid remote-write message.
@@ -161,8 +162,8 @@ impl<'a> Reader<'a> {
 struct SeriesSpan<'a> {
     labels: Range<usize>,
     samples: Range<usize>,
+    histograms: Range<usize>,
     exemplars: usize,
-    histograms: usize,
     raw: &'a [u8],
 }
 
@@ -171,6 +172,7 @@ struct SeriesSpan<'a> {
 pub struct WireBatch<'a> {
     labels: Vec<(&'a str, &'a str)>,
     samples: Vec<Sample>,
+    histograms: Vec<HistogramSample>,
     series: Vec<SeriesSpan<'a>>,
     metadata: Vec<WireMetadata<'a>>,
 }
@@ -251,10 +253,10 @@ pub struct WireSeries<'b, 'a> {
     pub labels: &'b [(&'a str, &'a str)],
     /// Float samples in the order sent.
     pub samples: &'b [Sample],
+    /// Native histogram samples in the order sent (not yet validated).
+    pub histograms: &'b [HistogramSample],
     /// Exemplars sent with the series (skipped, not decoded).
     pub exemplars: usize,
-    /// Native histogram samples sent with the series (skipped, not decoded).
-    pub histograms: usize,
     /// The series' encoded `TimeSeries` message, without its tag and length.
     pub raw: &'a [u8],
 }
@@ -304,7 +306,8 @@ impl<'a> WireBatch<'a> {
 
     fn parse_series(&mut self, buf: &'a [u8], range: Range<usize>) -> Result<(), WireError> {
         let (labels_from, samples_from) = (self.labels.len(), self.samples.len());
-        let (mut exemplars, mut histograms) = (0, 0);
+        let histograms_from = self.histograms.len();
+        let mut exemplars = 0;
         let mut r = Reader::new(buf, range.clone());
         let result = (|| {
             while !r.done() {
@@ -320,14 +323,19 @@ impl<'a> WireBatch<'a> {
                         let body = r.len_delimited()?;
                         self.samples.push(parse_sample(buf, body)?);
                     }
-                    SERIES_EXEMPLARS | SERIES_HISTOGRAMS => {
+                    SERIES_HISTOGRAMS => {
+                        r.expect(wire_type, LEN)?;
+                        let body = r.len_delimited()?;
+                        let h = <crate::prometheus::Histogram as prost::Message>::decode(
+                            &buf[body.clone()],
+                        )
+                        .or_else(|_| Reader::new(buf, body).fail("invalid native histogram"))?;
+                        self.histograms.push(h.to_sample());
+                    }
+                    SERIES_EXEMPLARS => {
                         r.expect(wire_type, LEN)?;
                         r.len_delimited()?;
-                        if field == SERIES_EXEMPLARS {
-                            exemplars += 1;
-                        } else {
-                            histograms += 1;
-                        }
+                        exemplars += 1;
                     }
                     _ => r.skip(wire_type)?,
                 }
@@ -338,13 +346,14 @@ impl<'a> WireBatch<'a> {
             // Leave the batch as it was: a caller may report the error and go on.
             self.labels.truncate(labels_from);
             self.samples.truncate(samples_from);
+            self.histograms.truncate(histograms_from);
             return Err(e);
         }
         self.series.push(SeriesSpan {
             labels: labels_from..self.labels.len(),
             samples: samples_from..self.samples.len(),
+            histograms: histograms_from..self.histograms.len(),
             exemplars,
-            histograms,
             raw: &buf[range],
         });
         Ok(())
@@ -366,8 +375,8 @@ impl<'a> WireBatch<'a> {
         WireSeries {
             labels: &self.labels[span.labels.clone()],
             samples: &self.samples[span.samples.clone()],
+            histograms: &self.histograms[span.histograms.clone()],
             exemplars: span.exemplars,
-            histograms: span.histograms,
             raw: span.raw,
         }
     }
@@ -479,16 +488,28 @@ pub fn put_sample(value: f64, timestamp: i64, buf: &mut Vec<u8>) {
     }
 }
 
-/// Encodes a `prometheus.TimeSeries` body (no tag or length) with these labels and
-/// float samples, byte for byte as prost would: what the receiver forwards for a
-/// series it trimmed.
-pub fn encode_series(labels: &[(&str, &str)], samples: &[Sample]) -> Vec<u8> {
+/// Encodes a `prometheus.TimeSeries` body (no tag or length) with these labels, float
+/// samples and native histograms (as float histograms), byte for byte as prost would:
+/// what the receiver forwards for a series it trimmed.
+pub fn encode_series(
+    labels: &[(&str, &str)],
+    samples: &[Sample],
+    histograms: &[HistogramSample],
+) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, value) in labels {
         put_label(name, value, &mut out);
     }
     for s in samples {
         put_sample(s.v, s.t, &mut out);
+    }
+    for h in histograms {
+        let msg = crate::prometheus::Histogram::from_sample(h.t, &h.h);
+        put_bytes(
+            SERIES_HISTOGRAMS,
+            &prost::Message::encode_to_vec(&msg),
+            &mut out,
+        );
     }
     out
 }

@@ -11,9 +11,13 @@
 //!  merged by timestamp ──Counter──▶ counter resets applied across chunks
 //!     ▼
 //!  StorageSeries (sorted, unique timestamps, within [start, end])
+//!
+//!  raw native-histogram chunks ──decode_histograms──▶ StorageSeries.histograms
+//!     (first copy of each timestamp kept; never downsampled)
 //! ```
 
-use cairn_model::Sample;
+use cairn_chunk::DecodedChunk;
+use cairn_model::{HistogramSample, Sample};
 use cairn_promql::{StorageError, StorageSeries};
 use cairn_storeapi::{Aggregate, RawChunk, RawSeries};
 
@@ -166,8 +170,9 @@ pub(crate) fn decode_series(
     let mut points: Vec<Point> = Vec::new();
     let mut raw_ranges: Vec<(i64, i64)> = Vec::new();
     let mut downsampled = false;
+    let histograms = decode_histograms(&series, start, end)?;
     for c in &series.chunks {
-        if c.max_time < start || c.min_time > end {
+        if c.max_time < start || c.min_time > end || c.encoding.is_histogram() {
             continue;
         }
         if c.is_downsampled() {
@@ -221,7 +226,34 @@ pub(crate) fn decode_series(
         }
     }
     samples.retain(|s| s.t >= start && s.t <= end);
-    Ok(StorageSeries::from_samples(series.labels, samples))
+    let mut out = StorageSeries::from_samples(series.labels, samples);
+    out.histograms = histograms;
+    Ok(out)
+}
+
+/// The native histograms of a series' raw histogram chunks in `[start, end]`, sorted
+/// by timestamp, each timestamp once (the first chunk's copy).
+pub(crate) fn decode_histograms(
+    series: &RawSeries,
+    start: i64,
+    end: i64,
+) -> Result<Vec<HistogramSample>, StorageError> {
+    let mut out: Vec<HistogramSample> = Vec::new();
+    for c in &series.chunks {
+        if c.max_time < start || c.min_time > end || !c.encoding.is_histogram() {
+            continue;
+        }
+        match cairn_chunk::decode_chunk(c.encoding, &c.data).map_err(|e| corrupt(series, e))? {
+            DecodedChunk::Histograms(h) => {
+                out.extend(h.into_iter().filter(|h| h.t >= start && h.t <= end));
+            }
+            DecodedChunk::Floats(_) => unreachable!("a histogram encoding decodes histograms"),
+        }
+    }
+    // Stable, so the first copy of a timestamp stays first.
+    out.sort_by_key(|h| h.t);
+    out.dedup_by_key(|h| h.t);
+    Ok(out)
 }
 
 /// Thanos's `ApplyCounterResetsSeriesIterator`: a downsampled counter chunk holds the

@@ -18,8 +18,8 @@
 
 use std::collections::BTreeMap;
 
-use cairn_dedup::{penalty_merge, SeriesKind};
-use cairn_model::{Labels, Sample};
+use cairn_dedup::{penalty_merge, penalty_merge_histograms, SeriesKind};
+use cairn_model::{HistogramSample, Labels, Sample};
 use cairn_promql::{SeriesData, StorageError, StorageSeries};
 use cairn_storeapi::RawSeries;
 
@@ -84,8 +84,11 @@ pub(crate) fn dedup_group(
     mode: ReadMode,
 ) -> Result<StorageSeries, StorageError> {
     let mut decoded: Vec<Vec<Sample>> = Vec::with_capacity(replicas.len());
+    let mut histograms: Vec<Vec<HistogramSample>> = Vec::with_capacity(replicas.len());
     for r in replicas {
-        if let SeriesData::Samples(v) = decode_series(r, start, end, mode)?.data {
+        let s = decode_series(r, start, end, mode)?;
+        histograms.push(s.histograms);
+        if let SeriesData::Samples(v) = s.data {
             decoded.push(v);
         }
     }
@@ -95,10 +98,10 @@ pub(crate) fn dedup_group(
     } else {
         SeriesKind::Gauge
     };
-    Ok(StorageSeries::from_samples(
-        labels,
-        penalty_merge(&slices, kind),
-    ))
+    let mut out = StorageSeries::from_samples(labels, penalty_merge(&slices, kind));
+    let histograms: Vec<&[HistogramSample]> = histograms.iter().map(Vec::as_slice).collect();
+    out.histograms = penalty_merge_histograms(&histograms);
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use cairn_storeapi::{
 };
 use futures::future::join_all;
 
-use crate::decode::{decode_series, ReadMode};
+use crate::decode::{decode_histograms, decode_series, ReadMode};
 use crate::dedup::{dedup_group, ReplicaLabels};
 use crate::StoreSet;
 
@@ -203,18 +203,21 @@ impl FanoutStorage {
 /// A merged series with its chunks that overlap `[start, end]`, still encoded: the
 /// engine decodes one series at a time while it evaluates (and resolves samples that
 /// several stores' chunks share).
-fn chunked_series(series: RawSeries, start: i64, end: i64) -> StorageSeries {
+fn chunked_series(series: RawSeries, start: i64, end: i64) -> Result<StorageSeries, StorageError> {
+    let histograms = decode_histograms(&series, start, end)?;
     let chunks = series
         .chunks
         .into_iter()
-        .filter(|c| c.max_time >= start && c.min_time <= end)
+        .filter(|c| c.max_time >= start && c.min_time <= end && !c.encoding.is_histogram())
         .map(|c| EncodedChunk {
             min_time: c.min_time,
             max_time: c.max_time,
             data: c.data,
         })
         .collect();
-    StorageSeries::from_chunks(series.labels, chunks)
+    let mut out = StorageSeries::from_chunks(series.labels, chunks);
+    out.histograms = histograms;
+    Ok(out)
 }
 
 impl FanoutStorage {
@@ -230,7 +233,7 @@ impl FanoutStorage {
         if s.chunks.iter().filter(in_range).any(|c| c.is_downsampled()) {
             decode_series(s, req.start, req.end, mode)
         } else {
-            Ok(chunked_series(s, req.start, req.end))
+            chunked_series(s, req.start, req.end)
         }
     }
 }
@@ -253,10 +256,11 @@ impl Storage for FanoutStorage {
         let (raw, warnings) = self.raw_series(&query).await?;
         let mut series = Vec::with_capacity(raw.len());
         let keep = |s: StorageSeries, out: &mut Vec<StorageSeries>| {
-            let empty = match &s.data {
-                SeriesData::Samples(v) => v.is_empty(),
-                SeriesData::Xor(c) => c.is_empty(),
-            };
+            let empty = s.histograms.is_empty()
+                && match &s.data {
+                    SeriesData::Samples(v) => v.is_empty(),
+                    SeriesData::Xor(c) => c.is_empty(),
+                };
             if !empty {
                 out.push(s);
             }
@@ -307,6 +311,7 @@ mod tests {
         };
         let mut decoded = Vec::new();
         chunked_series(series, 15, 40)
+            .unwrap()
             .decode_into(15, 40, &mut decoded)
             .unwrap();
         let times: Vec<i64> = decoded.iter().map(|s| s.t).collect();
@@ -320,7 +325,51 @@ mod tests {
             chunks: vec![RawChunk::xor(0, 10, vec![0, 5, 1])],
         };
         assert!(chunked_series(series, 0, 10)
+            .unwrap()
             .decode_into(0, 10, &mut Vec::new())
             .is_err());
+        // A histogram chunk is decoded right away: its corruption is found there.
+        let series = RawSeries {
+            labels: Labels::from_pairs([("__name__", "h")]),
+            chunks: vec![RawChunk::raw(
+                cairn_chunk::Encoding::FloatHistogram,
+                0,
+                10,
+                vec![0, 5, 0],
+            )],
+        };
+        let err = chunked_series(series, 0, 10).unwrap_err();
+        assert!(err.to_string().contains("corrupt chunk"), "{err}");
+    }
+
+    #[test]
+    fn histogram_chunks_become_histograms_once_per_timestamp() {
+        use cairn_model::{FloatHistogram, HistogramSample};
+        let hist_chunk = |ts: &[i64]| {
+            let samples = ts.iter().map(|&t| {
+                let h = FloatHistogram {
+                    count: t as f64,
+                    sum: 1.0,
+                    ..Default::default()
+                };
+                cairn_chunk::ChunkSample::Histogram(HistogramSample::new(t, h))
+            });
+            let e = cairn_chunk::encode_samples(samples, 120).remove(0);
+            RawChunk::raw(e.encoding, e.min_t, e.max_t, e.bytes)
+        };
+        let series = RawSeries {
+            labels: Labels::from_pairs([("__name__", "h")]),
+            chunks: vec![
+                hist_chunk(&[10, 20, 30]),
+                hist_chunk(&[20, 30, 40]),
+                chunk(&[(50, 1.0)]),
+            ],
+        };
+        let s = chunked_series(series, 15, 60).unwrap();
+        let times: Vec<i64> = s.histograms.iter().map(|h| h.t).collect();
+        assert_eq!(times, [20, 30, 40]);
+        let mut floats = Vec::new();
+        s.decode_into(15, 60, &mut floats).unwrap();
+        assert_eq!(floats.len(), 1, "the float chunk stays a float chunk");
     }
 }

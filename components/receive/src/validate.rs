@@ -3,7 +3,7 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 use cairn_model::validate::wire_labels;
-use cairn_model::Sample;
+use cairn_model::{HistogramSample, Sample};
 use cairn_proto::wire::{encode_series, WireBatch};
 
 /// How many distinct reasons an error message lists.
@@ -149,38 +149,27 @@ pub(crate) fn validate<'b, 'a>(
 ) -> Vec<Forward<'b, 'a>> {
     let mut valid = Vec::with_capacity(batch.len());
     for ts in batch.iter() {
-        let total = (ts.samples.len() + ts.histograms) as u64;
+        let total = (ts.samples.len() + ts.histograms.len()) as u64;
         if let Err(e) = wire_labels(ts.labels.iter().copied()) {
             rejections.add("invalid_labels", total.max(1), || {
                 format!("series {}: {e}", describe(ts.labels))
             });
             continue;
         }
-        if ts.histograms > 0 {
-            rejections.add(
-                "native_histograms_unsupported",
-                ts.histograms as u64,
-                || {
-                    format!(
-                        "series {}: native histogram samples are not supported yet",
-                        describe(ts.labels)
-                    )
-                },
-            );
-        }
         // One pass: count out-of-window samples, remembering the first of each side.
         let (mut too_old, mut too_new) = ((0u64, None), (0u64, None));
-        for s in ts.samples {
-            if bounds.contains(s.t) {
+        let times = ts.samples.iter().map(|s| s.t);
+        for t in times.chain(ts.histograms.iter().map(|h| h.t)) {
+            if bounds.contains(t) {
                 continue;
             }
-            let side = if s.t < bounds.min_t {
+            let side = if t < bounds.min_t {
                 &mut too_old
             } else {
                 &mut too_new
             };
             side.0 += 1;
-            side.1.get_or_insert(s.t);
+            side.1.get_or_insert(t);
         }
         if let (n, Some(t)) = too_old {
             rejections.add("too_old", n, || {
@@ -200,22 +189,38 @@ pub(crate) fn validate<'b, 'a>(
                 )
             });
         }
-        let kept = ts.samples.len() as u64 - too_old.0 - too_new.0;
+        let histograms: Vec<&HistogramSample> = ts
+            .histograms
+            .iter()
+            .filter(|h| bounds.contains(h.t))
+            .filter(|h| match h.h.validate() {
+                Ok(()) => true,
+                Err(e) => {
+                    rejections.add("invalid_histogram", 1, || {
+                        format!(
+                            "series {}: native histogram at {}: {e}",
+                            describe(ts.labels),
+                            h.t
+                        )
+                    });
+                    false
+                }
+            })
+            .collect();
+        let in_window = |s: &&Sample| bounds.contains(s.t);
+        let kept_floats = ts.samples.iter().filter(in_window).count();
+        let kept = (kept_floats + histograms.len()) as u64;
         if kept == 0 {
             continue;
         }
         // The usual case forwards the received bytes; exemplars in them are skipped
         // by the ingester.
-        let body = if kept == ts.samples.len() as u64 && ts.histograms == 0 {
+        let body = if kept == total {
             raw.slice_ref(ts.raw)
         } else {
-            let samples: Vec<Sample> = ts
-                .samples
-                .iter()
-                .filter(|s| bounds.contains(s.t))
-                .copied()
-                .collect();
-            Bytes::from(encode_series(ts.labels, &samples))
+            let samples: Vec<Sample> = ts.samples.iter().filter(in_window).copied().collect();
+            let histograms: Vec<HistogramSample> = histograms.into_iter().cloned().collect();
+            Bytes::from(encode_series(ts.labels, &samples, &histograms))
         };
         valid.push(Forward {
             labels: ts.labels,
@@ -287,10 +292,24 @@ mod tests {
 
     #[test]
     fn valid_series_are_forwarded_as_the_bytes_received() {
-        let mut with_histogram = ts(&[("__name__", "h")], &[150]);
-        with_histogram.histograms.push(Default::default());
+        let hist = |t: i64, bucket: f64| {
+            let h = cairn_model::FloatHistogram {
+                count: bucket.max(0.0),
+                positive_spans: vec![cairn_model::histogram::Span {
+                    offset: 0,
+                    length: 1,
+                }],
+                positive_buckets: vec![bucket],
+                ..Default::default()
+            };
+            cairn_proto::prometheus::Histogram::from_sample(t, &h)
+        };
+        let mut histograms = ts(&[("__name__", "h")], &[150]);
+        histograms.histograms.push(hist(160, 2.0));
+        let mut mixed = ts(&[("__name__", "m")], &[150]);
+        mixed.histograms = vec![hist(160, 1.0), hist(170, -1.0), hist(2000, 1.0)];
         let req = WriteRequest {
-            timeseries: vec![ts(&[("__name__", "up")], &[100, 150]), with_histogram],
+            timeseries: vec![ts(&[("__name__", "up")], &[100, 150]), histograms, mixed],
             ..Default::default()
         };
         let raw = Bytes::from(req.encode_to_vec());
@@ -301,19 +320,25 @@ mod tests {
             max_t: 1000,
         };
         let valid = validate(&batch, &raw, bounds, &mut rej);
-        assert_eq!(valid.len(), 2);
-        assert_eq!(valid[0].body, req.timeseries[0].encode_to_vec());
-        assert!(
-            raw.as_ptr_range().contains(&valid[0].body.as_ptr()),
-            "a view of the request, not a copy"
-        );
-        // The histogram is refused and left out of what is forwarded.
-        let sent = TimeSeries::decode(valid[1].body.clone()).unwrap();
-        assert!(sent.histograms.is_empty());
+        assert_eq!(valid.len(), 3);
+        for (v, ts) in valid.iter().zip(&req.timeseries).take(2) {
+            assert_eq!(v.body, ts.encode_to_vec());
+            assert!(
+                raw.as_ptr_range().contains(&v.body.as_ptr()),
+                "a view of the request, not a copy"
+            );
+        }
+        assert_eq!(valid[1].samples, 2);
+        // The histogram with a negative bucket and the one from the future are left
+        // out of what is forwarded; the rest of the series goes on.
+        let sent = TimeSeries::decode(valid[2].body.clone()).unwrap();
         assert_eq!(sent.samples.len(), 1);
+        assert_eq!(sent.histograms, [hist(160, 1.0)]);
+        assert_eq!(valid[2].samples, 2);
         assert_eq!(
             rej.counts().collect::<Vec<_>>(),
-            [("native_histograms_unsupported", 1)]
+            [("invalid_histogram", 1), ("too_far_in_future", 1)]
         );
+        assert!(rej.message().contains("negative"), "{}", rej.message());
     }
 }

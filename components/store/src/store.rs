@@ -7,6 +7,7 @@ use cairn_block::{
     fetch_meta, BlockCaches, BlockChunk, BlockError, BlockReader, BlockSeries, CacheSizes,
     ChunkData, META_FILE,
 };
+use cairn_chunk::Encoding;
 use cairn_model::{Labels, TenantId};
 use cairn_objstore::Bucket;
 use cairn_storeapi::{
@@ -331,12 +332,12 @@ fn raw_series(s: BlockSeries) -> RawSeries {
 fn raw_chunk(c: BlockChunk) -> RawChunk {
     match c.data {
         ChunkData::Xor(data) => RawChunk::xor(c.min_time, c.max_time, data),
-        ChunkData::Aggr(a) => RawChunk {
-            min_time: c.min_time,
-            max_time: c.max_time,
-            data: Vec::new(),
-            aggregates: Some(Box::new(RawAggregates(a.chunks))),
-        },
+        ChunkData::FloatHistogram(data) => {
+            RawChunk::raw(Encoding::FloatHistogram, c.min_time, c.max_time, data)
+        }
+        ChunkData::Aggr(a) => {
+            RawChunk::downsampled(c.min_time, c.max_time, RawAggregates(a.chunks))
+        }
     }
 }
 

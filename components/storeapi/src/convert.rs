@@ -3,14 +3,20 @@
 use cairn_model::{Label, Labels, MatchOp, Matcher};
 use cairn_proto::{prometheus, thanos};
 
+use cairn_chunk::Encoding;
+
 use crate::{Aggregate, RawAggregates, RawChunk, StoreApiError};
 
-fn xor_chunk(data: Vec<u8>) -> thanos::Chunk {
+fn encoded_chunk(encoding: Encoding, data: Vec<u8>) -> thanos::Chunk {
     thanos::Chunk {
-        r#type: thanos::chunk::Encoding::Xor as i32,
+        r#type: encoding.storeapi_number(),
         data,
         hash: 0,
     }
+}
+
+fn xor_chunk(data: Vec<u8>) -> thanos::Chunk {
+    encoded_chunk(Encoding::Xor, data)
 }
 
 fn xor_data(c: Option<thanos::Chunk>) -> Option<Vec<u8>> {
@@ -27,7 +33,7 @@ pub fn chunk_to_proto(c: RawChunk) -> thanos::AggrChunk {
         ..Default::default()
     };
     match c.aggregates {
-        None => out.raw = Some(xor_chunk(c.data)),
+        None => out.raw = Some(encoded_chunk(c.encoding, c.data)),
         Some(a) => {
             let [count, sum, min, max, counter] = a.0;
             out.count = count.map(xor_chunk);
@@ -41,10 +47,11 @@ pub fn chunk_to_proto(c: RawChunk) -> thanos::AggrChunk {
 }
 
 /// A StoreAPI chunk to a [`RawChunk`]; `None` when it holds nothing Cairn can decode
-/// (a non-XOR encoding such as native histograms).
+/// (an unknown encoding, or downsampled native histograms).
 pub fn chunk_from_proto(c: thanos::AggrChunk) -> Option<RawChunk> {
-    if let Some(raw) = xor_data(c.raw) {
-        return Some(RawChunk::xor(c.min_time, c.max_time, raw));
+    if let Some(raw) = c.raw {
+        let encoding = Encoding::from_storeapi_number(raw.r#type)?;
+        return Some(RawChunk::raw(encoding, c.min_time, c.max_time, raw.data));
     }
     let aggregates = RawAggregates([
         xor_data(c.count),
@@ -56,12 +63,7 @@ pub fn chunk_from_proto(c: thanos::AggrChunk) -> Option<RawChunk> {
     if aggregates.0.iter().all(Option::is_none) {
         return None;
     }
-    Some(RawChunk {
-        min_time: c.min_time,
-        max_time: c.max_time,
-        data: Vec::new(),
-        aggregates: Some(Box::new(aggregates)),
-    })
+    Some(RawChunk::downsampled(c.min_time, c.max_time, aggregates))
 }
 
 /// StoreAPI aggregate codes to [`Aggregate`]s; `RAW` and unknown codes are dropped
@@ -210,15 +212,22 @@ mod tests {
     fn raw_and_downsampled_chunks_round_trip_through_proto() {
         let raw = RawChunk::xor(1, 2, vec![0, 1, 2]);
         assert_eq!(chunk_from_proto(chunk_to_proto(raw.clone())), Some(raw));
+        let histograms = RawChunk::raw(Encoding::FloatHistogram, 1, 2, vec![0, 1, 2]);
+        let proto = chunk_to_proto(histograms.clone());
+        assert_eq!(proto.raw.as_ref().map(|c| c.r#type), Some(2));
+        assert_eq!(chunk_from_proto(proto), Some(histograms));
+        let unknown = thanos::AggrChunk {
+            raw: Some(thanos::Chunk {
+                r#type: 9,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(chunk_from_proto(unknown), None);
         let mut a = RawAggregates::default();
         a.set(Aggregate::Count, vec![0, 1, 7]);
         a.set(Aggregate::Counter, vec![0, 1, 9]);
-        let down = RawChunk {
-            min_time: 0,
-            max_time: 300_000,
-            data: Vec::new(),
-            aggregates: Some(Box::new(a)),
-        };
+        let down = RawChunk::downsampled(0, 300_000, a);
         let proto = chunk_to_proto(down.clone());
         assert!(proto.raw.is_none() && proto.sum.is_none() && proto.count.is_some());
         assert_eq!(chunk_from_proto(proto), Some(down));

@@ -27,6 +27,7 @@ pub use error::StoreApiError;
 pub use merge::{merge_sorted, sort_and_dedup_chunks, sorted_union};
 pub use server::{StoreBackend, StoreService, TENANT_METADATA_KEY};
 
+use cairn_chunk::Encoding;
 use cairn_model::{Labels, Matcher};
 
 /// A series selection: matchers plus an inclusive millisecond time range.
@@ -116,7 +117,10 @@ pub struct RawChunk {
     pub min_time: i64,
     /// Last sample timestamp in the chunk.
     pub max_time: i64,
-    /// Prometheus XOR chunk bytes (2-byte count header + bit stream); empty for a
+    /// What `data` holds: XOR for floats, a histogram encoding for native histograms
+    /// (`Xor` for a downsampled chunk, whose aggregates are XOR chunks).
+    pub encoding: Encoding,
+    /// Prometheus chunk bytes (2-byte count header + bit stream); empty for a
     /// downsampled chunk.
     pub data: Vec<u8>,
     /// The aggregates of a downsampled chunk; `None` for raw samples.
@@ -124,13 +128,30 @@ pub struct RawChunk {
 }
 
 impl RawChunk {
-    /// A chunk of raw samples.
+    /// A chunk of raw float samples.
     pub fn xor(min_time: i64, max_time: i64, data: Vec<u8>) -> Self {
+        Self::raw(Encoding::Xor, min_time, max_time, data)
+    }
+
+    /// A chunk of raw samples in `encoding`.
+    pub fn raw(encoding: Encoding, min_time: i64, max_time: i64, data: Vec<u8>) -> Self {
         Self {
             min_time,
             max_time,
+            encoding,
             data,
             aggregates: None,
+        }
+    }
+
+    /// A downsampled chunk.
+    pub fn downsampled(min_time: i64, max_time: i64, aggregates: RawAggregates) -> Self {
+        Self {
+            min_time,
+            max_time,
+            encoding: Encoding::Xor,
+            data: Vec::new(),
+            aggregates: Some(Box::new(aggregates)),
         }
     }
 

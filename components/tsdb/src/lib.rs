@@ -1,15 +1,17 @@
 //! The ingester's storage: a per-tenant in-memory head backed by a write-ahead log.
 //!
 //! Every tenant gets a [`Head`]: a map of series (labels → reference), each series
-//! holding Prometheus-compatible XOR chunks (closed ones plus one open chunk being
-//! appended; a chunk is cut after 120 samples or at a 2h-aligned boundary), and an
+//! holding Prometheus-compatible chunks — XOR for floats, float histogram chunks for
+//! native histograms (closed ones plus one open chunk being appended; a chunk is cut
+//! after 120 samples or at a 2h-aligned boundary, a histogram chunk also at 1 KiB and
+//! where its bucket layout or counter-reset state changes) — and an
 //! inverted index (postings: label name → value → sorted series references) that
 //! answers matcher queries. Before an append returns, its new series and accepted
 //! samples are in the tenant's WAL; on open, the WAL is replayed to rebuild the head.
 //! [`Tsdb`] holds the heads of all tenants under one directory.
 //!
 //! ```text
-//!  Tsdb::append(tenant, [(Labels, [Sample])])
+//!  Tsdb::append(tenant, [(labels, [Sample], [HistogramSample])])
 //!        │  (tenant's head, created lazily: <dir>/<tenant>/wal/)
 //!        ▼
 //!  Head::append ── validate: t > series' last t ──▶ rejected → AppendReport
@@ -18,7 +20,7 @@
 //!  WAL  ◀── series record (new refs) + samples record ── fsync per FsyncPolicy
 //!        │
 //!        ▼  (only after the WAL write succeeded)
-//!  head: series map ─▶ MemSeries ─▶ [closed XorChunk…] + open XorChunk
+//!  head: series map ─▶ MemSeries ─▶ [closed chunks…] + open chunk (XOR | float histogram)
 //!        postings: name → value → [ref…]  (new series only)
 //!
 //!  Tsdb::open / Head::open
@@ -46,6 +48,9 @@
 //! ```text
 //! series  (1): count { ref:uvarint nlabels:uvarint { name:len+bytes value:len+bytes } }
 //! samples (2): count { Δref:zigzag varint  Δt:zigzag varint  v:f64 bits u64 LE }
+//! histograms (3): count { Δref:zigzag varint  hint:u8  len:uvarint  chunk bytes }
+//!               (hint 0 unknown, 1 reset, 2 no reset, 3 gauge; each chunk a one-sample
+//!                Prometheus float histogram chunk: t and the histogram)
 //! ```
 //!
 //! See [`wal`] for segment rollover, fsync policies and how damage is repaired.

@@ -376,3 +376,86 @@ pub(crate) fn generate(seed: u64, start: i64, end: i64) -> Vec<Series> {
     }
     out
 }
+
+/// A native-histogram series: labels and its integer histograms as remote write sends
+/// them.
+#[derive(Debug)]
+pub(crate) struct NativeSeries {
+    pub(crate) labels: Vec<(String, String)>,
+    pub(crate) histograms: Vec<cairn_proto::prometheus::Histogram>,
+}
+
+/// Native (exponential, schema 1) counter histograms of request latencies: a few
+/// instances of job `native`, observations log-uniform over 1ms..100s plus some exact
+/// zeros, occasional counter resets, jittered scrapes like the float data.
+pub(crate) fn generate_native(seed: u64, start: i64, end: i64) -> Vec<NativeSeries> {
+    use cairn_proto::prometheus::histogram::{Count, ZeroCount};
+    use cairn_proto::prometheus::{BucketSpan, Histogram};
+    use std::collections::BTreeMap;
+
+    const SCHEMA: i32 = 1;
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::new();
+    for i in 0..4 {
+        let target = [
+            ("job", "native".to_string()),
+            ("instance", format!("10.0.9.{}:9100", i + 1)),
+        ];
+        let max_obs = rng.range(1, 25);
+        let mut buckets: BTreeMap<i32, u64> = BTreeMap::new();
+        let (mut zero, mut count, mut sum) = (0u64, 0u64, 0.0f64);
+        let mut histograms = Vec::new();
+        for t in timestamps(&mut rng, start, end, INTERVAL_MS, JITTER_MS) {
+            if rng.chance(0.004) {
+                buckets.clear();
+                (zero, count, sum) = (0, 0, 0.0);
+            }
+            for _ in 0..rng.range(0, max_obs) {
+                count += 1;
+                if rng.chance(0.05) {
+                    zero += 1;
+                    continue;
+                }
+                let x = 10f64.powf(-3.0 + 5.0 * rng.f64());
+                sum += x;
+                // Bucket i of schema s covers (2^((i-1)/2^s), 2^(i/2^s)].
+                let index = (x.log2() * f64::from(1 << SCHEMA)).ceil() as i32;
+                *buckets.entry(index).or_default() += 1;
+            }
+            let mut spans: Vec<BucketSpan> = Vec::new();
+            let mut deltas = Vec::new();
+            let (mut prev_index, mut prev_count) = (None::<i32>, 0i64);
+            for (&index, &n) in &buckets {
+                match prev_index {
+                    Some(p) if index == p + 1 => spans.last_mut().unwrap().length += 1,
+                    Some(p) => spans.push(BucketSpan {
+                        offset: index - p - 1,
+                        length: 1,
+                    }),
+                    None => spans.push(BucketSpan {
+                        offset: index,
+                        length: 1,
+                    }),
+                }
+                deltas.push(n as i64 - prev_count);
+                (prev_index, prev_count) = (Some(index), n as i64);
+            }
+            histograms.push(Histogram {
+                count: Some(Count::CountInt(count)),
+                sum: r3(sum),
+                schema: SCHEMA,
+                zero_threshold: 1e-4,
+                zero_count: Some(ZeroCount::ZeroCountInt(zero)),
+                positive_spans: spans,
+                positive_deltas: deltas,
+                timestamp: t,
+                ..Default::default()
+            });
+        }
+        out.push(NativeSeries {
+            labels: labels("native_latency_seconds", &target, &[]),
+            histograms,
+        });
+    }
+    out
+}

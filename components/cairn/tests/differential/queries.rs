@@ -685,6 +685,27 @@ pub(crate) fn all() -> Vec<Query> {
     ] {
         out.push(error(e));
     }
+    // Native histograms (job "native"), through the functions that turn them into floats.
+    for e in [
+        "histogram_count(native_latency_seconds)",
+        "histogram_sum(native_latency_seconds)",
+        "histogram_count(native_latency_seconds offset 5m)",
+        "histogram_count(rate(native_latency_seconds[5m]))",
+        "histogram_sum(rate(native_latency_seconds[2m]))",
+        "histogram_sum(increase(native_latency_seconds[10m]))",
+        "sum by (job) (histogram_count(rate(native_latency_seconds[5m])))",
+        "histogram_count(sum by (job) (rate(native_latency_seconds[5m])))",
+        "histogram_sum(sum(rate(native_latency_seconds[2m])))",
+        "histogram_count(avg(rate(native_latency_seconds[5m])))",
+        "histogram_quantile(0.9, rate(native_latency_seconds[5m]))",
+        "histogram_quantile(0.5, sum(rate(native_latency_seconds[5m])))",
+        "histogram_fraction(0, 0.1, rate(native_latency_seconds[5m]))",
+        "histogram_count(rate(native_latency_seconds[5m])) / on(instance) \
+         histogram_sum(rate(native_latency_seconds[5m]))",
+    ] {
+        out.push(q(e));
+    }
+    out.push(maybe_empty("histogram_count(native_latency_seconds) > 100"));
     // Not an error in 3.x (UTF-8 label names): see VERSION_DIFFERENCES.
     out.push(q(r#"label_replace(up, "1bad", "x", "job", ".*")"#));
     // A regular expression's `.` matches a newline in 3.x only: see VERSION_DIFFERENCES.

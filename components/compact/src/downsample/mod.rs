@@ -15,7 +15,8 @@
 
 use cairn_block::{AggrChunk, AggrType, BlockChunk, ChunkData};
 use cairn_chunk::XorChunk;
-use cairn_model::Sample;
+use cairn_model::histogram::CounterResetHint;
+use cairn_model::{HistogramSample, Sample};
 
 /// Most output points per aggregate chunk.
 const POINTS_PER_CHUNK: i64 = 120;
@@ -151,6 +152,27 @@ pub fn downsample_raw(
         let last_v = batch[batch.len() - 1].v;
         cols[AggrType::Counter as usize].push((last_t, last_v));
         out.push(aggr_chunk(first.t, last_t, &cols));
+    }
+    out
+}
+
+/// Native histograms at resolution `res`: the last one of each window. A reset hint
+/// spoke of the dropped sample before it, so counter histograms get an unknown hint
+/// and PromQL compares neighbours itself; gauge histograms stay gauges.
+pub fn last_per_window(histograms: &[HistogramSample], res: i64) -> Vec<HistogramSample> {
+    let mut out: Vec<HistogramSample> = Vec::new();
+    for (i, h) in histograms.iter().enumerate() {
+        let last_in_window = histograms
+            .get(i + 1)
+            .is_none_or(|next| window_end(next.t, res) != window_end(h.t, res));
+        if !last_in_window {
+            continue;
+        }
+        let mut h = h.clone();
+        if h.h.counter_reset_hint != CounterResetHint::Gauge {
+            std::sync::Arc::make_mut(&mut h.h).counter_reset_hint = CounterResetHint::Unknown;
+        }
+        out.push(h);
     }
     out
 }

@@ -164,3 +164,32 @@ fn nan_and_stale_markers_are_dropped() {
     assert_eq!(aggr_points(&chunks, AggrType::Count), vec![(30_000, 2.0)]);
     assert_eq!(aggr_points(&chunks, AggrType::Sum), vec![(30_000, 3.0)]);
 }
+
+#[test]
+fn histograms_keep_the_last_of_each_window_with_unknown_hints() {
+    use cairn_model::histogram::CounterResetHint;
+    use cairn_model::{FloatHistogram, HistogramSample};
+    let h = |t: i64, hint: CounterResetHint| {
+        HistogramSample::new(
+            t,
+            FloatHistogram {
+                counter_reset_hint: hint,
+                count: t as f64,
+                ..Default::default()
+            },
+        )
+    };
+    let not_reset = CounterResetHint::NotCounterReset;
+    let hs: Vec<HistogramSample> = (0..25).map(|i| h(i * 60_000, not_reset)).collect();
+    let out = last_per_window(&hs, 300_000);
+    let times: Vec<i64> = out.iter().map(|h| h.t).collect();
+    assert_eq!(times, [240_000, 540_000, 840_000, 1_140_000, 1_440_000]);
+    assert!(out
+        .iter()
+        .all(|h| h.h.counter_reset_hint == CounterResetHint::Unknown));
+    let gauges = [h(0, CounterResetHint::Gauge), h(1, CounterResetHint::Gauge)];
+    assert_eq!(
+        last_per_window(&gauges, 300_000)[0].h.counter_reset_hint,
+        CounterResetHint::Gauge
+    );
+}

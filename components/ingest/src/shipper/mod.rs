@@ -329,7 +329,8 @@ impl Shipper {
                         .map(|c| BlockChunk {
                             min_time: c.min_t,
                             max_time: c.max_t,
-                            data: ChunkData::Xor(c.bytes),
+                            data: ChunkData::from_encoded(c.encoding, c.bytes)
+                                .expect("head chunks are xor or float histogram chunks"),
                         })
                         .collect(),
                 })

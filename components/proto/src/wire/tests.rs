@@ -32,7 +32,8 @@ fn assert_same(parsed: WireSeries<'_, '_>, ts: &TimeSeries) {
         .collect();
     assert_eq!(got, want);
     assert_eq!(parsed.exemplars, ts.exemplars.len());
-    assert_eq!(parsed.histograms, ts.histograms.len());
+    let want: Vec<_> = ts.histograms.iter().map(Histogram::to_sample).collect();
+    assert_eq!(parsed.histograms, want.as_slice());
     // NaN is not equal to itself: compare what prost makes of both.
     assert_eq!(
         TimeSeries::decode(parsed.raw).unwrap().encode_to_vec(),
@@ -152,7 +153,7 @@ fn encoded_series_are_what_prost_writes_byte_for_byte() {
         (i64::MIN, 1e300),
     ];
     for (t, v) in cases {
-        let buf = encode_series(&labels, &[Sample::new(t, v)]);
+        let buf = encode_series(&labels, &[Sample::new(t, v)], &[]);
         assert_eq!(
             buf,
             series(&labels, &[(t, v)]).encode_to_vec(),
@@ -268,7 +269,7 @@ proptest! {
     ) {
         let labels: Vec<(&str, &str)> = labels.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let samples: Vec<Sample> = samples.iter().map(|&(t, b)| Sample::new(t, f64::from_bits(b))).collect();
-        let buf = encode_series(&labels, &samples);
+        let buf = encode_series(&labels, &samples, &[]);
         let mut batch = WireBatch::default();
         batch.push_series(&buf).unwrap();
         prop_assert_eq!(batch.series(0).labels, labels.as_slice());
@@ -280,4 +281,36 @@ proptest! {
         let pairs: Vec<(i64, f64)> = samples.iter().map(|s| (s.t, s.v)).collect();
         prop_assert_eq!(buf, series(&labels, &pairs).encode_to_vec());
     }
+}
+
+#[test]
+fn native_histograms_are_decoded_and_re_encoded() {
+    let h = cairn_model::FloatHistogram {
+        schema: 0,
+        count: 3.0,
+        sum: 4.5,
+        zero_count: 1.0,
+        positive_spans: vec![cairn_model::histogram::Span {
+            offset: 1,
+            length: 1,
+        }],
+        positive_buckets: vec![2.0],
+        ..Default::default()
+    };
+    let sample = HistogramSample::new(7_000, h);
+    let buf = encode_series(&[("__name__", "h")], &[], std::slice::from_ref(&sample));
+    let mut batch = WireBatch::default();
+    batch.push_series(&buf).unwrap();
+    assert_eq!(batch.series(0).histograms, [sample]);
+    assert!(batch.series(0).samples.is_empty());
+
+    // A histogram that is not a valid message fails the series, naming the offset.
+    let mut bad = Vec::new();
+    put_label("__name__", "h", &mut bad);
+    put_bytes(SERIES_HISTOGRAMS, &[0x0a, 0xff], &mut bad);
+    let err = WireBatch::default().push_series(&bad).unwrap_err();
+    assert!(
+        err.to_string().contains("invalid native histogram"),
+        "{err}"
+    );
 }

@@ -66,12 +66,7 @@ pub(crate) fn downsample(samples: &[(i64, f64)], res: i64) -> RawChunk {
         }
         aggr.set(a, xor(points));
     }
-    RawChunk {
-        min_time: samples[0].0,
-        max_time: samples.last().unwrap().0,
-        data: Vec::new(),
-        aggregates: Some(Box::new(aggr)),
-    }
+    RawChunk::downsampled(samples[0].0, samples.last().unwrap().0, aggr)
 }
 
 fn times(s: &StorageSeries) -> Vec<i64> {

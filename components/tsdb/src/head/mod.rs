@@ -10,6 +10,8 @@
 mod cut;
 #[cfg(test)]
 mod cut_tests;
+#[cfg(test)]
+mod histogram_tests;
 mod index;
 mod packed;
 mod series;
@@ -23,12 +25,13 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn_model::{Labels, Matcher, Sample};
+use cairn_chunk::ChunkSample;
+use cairn_model::{HistogramSample, Labels, Matcher, Sample};
 use parking_lot::{Mutex, RwLock};
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
-use crate::wal::{RefSample, RefSeries, Wal, WalOptions, WalRecord, WalReplayStats};
+use crate::wal::{RefHistogram, RefSample, RefSeries, Wal, WalOptions, WalRecord, WalReplayStats};
 use index::{Index, U64Map};
 
 pub use cut::TruncateStats;
@@ -107,8 +110,12 @@ pub struct RejectedSample {
 pub trait AppendSeries {
     /// The `(name, value)` pairs, in name order.
     fn label_pairs(&self) -> impl Iterator<Item = (&str, &str)> + Clone;
-    /// The samples, oldest first.
+    /// The float samples, oldest first.
     fn samples(&self) -> &[Sample];
+    /// The native histogram samples, oldest first (appended after the float ones).
+    fn histograms(&self) -> &[HistogramSample] {
+        &[]
+    }
     /// The labels as [`Labels`], for a new series or a rejection's example.
     fn to_labels(&self) -> Labels {
         Labels::from_sorted(
@@ -140,6 +147,20 @@ impl AppendSeries for (&[(&str, &str)], &[Sample]) {
 
     fn samples(&self) -> &[Sample] {
         self.1
+    }
+}
+
+impl AppendSeries for (&[(&str, &str)], &[Sample], &[HistogramSample]) {
+    fn label_pairs(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
+        self.0.iter().copied()
+    }
+
+    fn samples(&self) -> &[Sample] {
+        self.1
+    }
+
+    fn histograms(&self) -> &[HistogramSample] {
+        self.2
     }
 }
 
@@ -209,16 +230,8 @@ impl AppendReport {
     }
 }
 
-/// One chunk as returned by queries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChunkData {
-    /// Timestamp of the chunk's first sample.
-    pub min_t: i64,
-    /// Timestamp of the chunk's last sample.
-    pub max_t: i64,
-    /// Prometheus XOR chunk bytes (decode with `cairn_chunk::decode`).
-    pub bytes: Vec<u8>,
-}
+/// One chunk as returned by queries: its time range, encoding and bytes.
+pub use cairn_chunk::EncodedChunk as ChunkData;
 
 /// A series and its chunks overlapping a query range (chunks may extend past it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -392,21 +405,23 @@ impl Head {
         let min_valid = self.min_valid_time.load(Ordering::Acquire);
         let mut new_series: Vec<RefSeries> = Vec::new();
         // Accepted samples of the whole batch back to back; each run is a range of it.
-        let mut accepted: Vec<Sample> = Vec::with_capacity(batch.len());
+        let mut accepted: Vec<ChunkSample> = Vec::with_capacity(batch.len());
         let mut runs: Vec<(u64, Target, std::ops::Range<usize>)> = Vec::with_capacity(batch.len());
         {
             let index = self.index.read();
             // Series new in this batch, by label hash (a batch may name one twice).
             let mut new_refs: U64Map<Vec<usize>> = U64Map::default();
-            let mut newest: U64Map<Option<Sample>> = U64Map::default();
+            let mut newest: U64Map<Option<ChunkSample>> = U64Map::default();
             for series in batch {
-                let samples = series.samples();
-                if samples.is_empty() {
+                let samples = series.samples().iter().map(|s| ChunkSample::Float(*s));
+                let histograms = series.histograms().iter();
+                let samples = samples.chain(histograms.map(|h| ChunkSample::Histogram(h.clone())));
+                if series.samples().is_empty() && series.histograms().is_empty() {
                     continue;
                 }
                 if series.label_pairs().next().is_none() {
                     for s in samples {
-                        report.reject(RejectReason::EmptyLabels, series, s.t);
+                        report.reject(RejectReason::EmptyLabels, series, s.t());
                     }
                     continue;
                 }
@@ -434,27 +449,27 @@ impl Head {
                     });
                     (r, Target::New(new_series.len() - 1), None)
                 };
-                let mut last = *newest.entry(r).or_insert(last);
+                let newest = newest.entry(r).or_insert(last);
                 let first = accepted.len();
-                for &s in samples {
-                    if s.t < min_valid {
-                        report.reject(RejectReason::OutOfBounds, series, s.t);
+                for s in samples {
+                    let t = s.t();
+                    if t < min_valid {
+                        report.reject(RejectReason::OutOfBounds, series, t);
                         continue;
                     }
-                    match check(last, s) {
+                    match check(newest.as_ref(), &s) {
                         Check::Append => {
+                            *newest = Some(s.clone());
                             accepted.push(s);
-                            last = Some(s);
                             report.appended += 1;
                         }
                         Check::Same => report.appended += 1,
-                        Check::OutOfOrder => report.reject(RejectReason::OutOfOrder, series, s.t),
+                        Check::OutOfOrder => report.reject(RejectReason::OutOfOrder, series, t),
                         Check::Duplicate => {
-                            report.reject(RejectReason::DuplicateTimestamp, series, s.t);
+                            report.reject(RejectReason::DuplicateTimestamp, series, t);
                         }
                     }
                 }
-                newest.insert(r, last);
                 if accepted.len() > first {
                     runs.push((r, target, first..accepted.len()));
                 }
@@ -462,22 +477,33 @@ impl Head {
         }
 
         // Durability first: nothing becomes visible before it is in the WAL.
-        let ref_samples: Vec<RefSample> = runs
-            .iter()
-            .flat_map(|(r, _, range)| {
-                accepted[range.clone()].iter().map(|s| RefSample {
-                    series_ref: *r,
-                    t: s.t,
-                    v: s.v,
-                })
-            })
-            .collect();
-        let mut records = Vec::with_capacity(2);
+        let mut ref_samples: Vec<RefSample> = Vec::with_capacity(accepted.len());
+        let mut ref_histograms: Vec<RefHistogram> = Vec::new();
+        for (r, _, range) in &runs {
+            for s in &accepted[range.clone()] {
+                match s {
+                    ChunkSample::Float(s) => ref_samples.push(RefSample {
+                        series_ref: *r,
+                        t: s.t,
+                        v: s.v,
+                    }),
+                    ChunkSample::Histogram(h) => ref_histograms.push(RefHistogram {
+                        series_ref: *r,
+                        t: h.t,
+                        h: h.h.clone(),
+                    }),
+                }
+            }
+        }
+        let mut records = Vec::with_capacity(3);
         if !new_series.is_empty() {
             records.push(WalRecord::Series(new_series));
         }
         if !ref_samples.is_empty() {
             records.push(WalRecord::Samples(ref_samples));
+        }
+        if !ref_histograms.is_empty() {
+            records.push(WalRecord::Histograms(ref_histograms));
         }
         if records.is_empty() {
             return Ok(report);
@@ -687,35 +713,46 @@ impl Replayer<'_> {
                     }
                 }
             }
-            WalRecord::Samples(samples) => {
-                let mut run: Vec<Sample> = Vec::new();
-                let mut i = 0;
-                while i < samples.len() {
-                    let r = samples[i].series_ref;
-                    run.clear();
-                    let truncated = self.head.truncated_before.load(Ordering::Relaxed);
-                    while i < samples.len() && samples[i].series_ref == r {
-                        if samples[i].t >= truncated {
-                            run.push(Sample::new(samples[i].t, samples[i].v));
-                        } else {
-                            self.stats.truncated_samples += 1;
-                        }
-                        i += 1;
-                    }
-                    if run.is_empty() {
-                        continue;
-                    }
-                    let r = self.aliases.get(&r).copied().unwrap_or(r);
-                    let series = self.head.index.read().get(r).cloned();
-                    let Some(series) = series else {
-                        self.stats.unknown_series_samples += run.len() as u64;
-                        continue;
-                    };
-                    let done = series.append(&run, self.head.policy);
-                    self.stats.skipped_samples += done.out_of_order + done.duplicate + done.same;
-                    self.head.note_stored(done.stored, done.min_t, done.max_t);
-                }
+            WalRecord::Samples(samples) => self.apply_samples(
+                samples
+                    .iter()
+                    .map(|s| (s.series_ref, ChunkSample::Float(Sample::new(s.t, s.v)))),
+            ),
+            WalRecord::Histograms(histograms) => {
+                self.apply_samples(histograms.into_iter().map(|h| {
+                    let sample = HistogramSample { t: h.t, h: h.h };
+                    (h.series_ref, ChunkSample::Histogram(sample))
+                }))
             }
+        }
+    }
+
+    /// Appends `(series ref, sample)` pairs, a run of one series at a time.
+    fn apply_samples(&mut self, samples: impl Iterator<Item = (u64, ChunkSample)>) {
+        let truncated = self.head.truncated_before.load(Ordering::Relaxed);
+        let mut samples = samples.peekable();
+        let mut run: Vec<ChunkSample> = Vec::new();
+        while let Some((r, first)) = samples.next() {
+            run.clear();
+            run.push(first);
+            while let Some((_, s)) = samples.next_if(|(next, _)| *next == r) {
+                run.push(s);
+            }
+            let before = run.len();
+            run.retain(|s| s.t() >= truncated);
+            self.stats.truncated_samples += (before - run.len()) as u64;
+            if run.is_empty() {
+                continue;
+            }
+            let r = self.aliases.get(&r).copied().unwrap_or(r);
+            let series = self.head.index.read().get(r).cloned();
+            let Some(series) = series else {
+                self.stats.unknown_series_samples += run.len() as u64;
+                continue;
+            };
+            let done = series.append(&run, self.head.policy);
+            self.stats.skipped_samples += done.out_of_order + done.duplicate + done.same;
+            self.head.note_stored(done.stored, done.min_t, done.max_t);
         }
     }
 }

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use cairn_chunk::XorChunk;
-use cairn_model::{Labels, Sample};
+use cairn_chunk::{encode_samples, ChunkSample, ChunkWriter};
+use cairn_model::Labels;
 use parking_lot::Mutex;
 
 use super::packed::PackedLabels;
@@ -22,16 +22,31 @@ pub(super) enum Check {
     Duplicate,
 }
 
+/// The same value: identical float bits, or histograms equal bit for bit.
+fn same_value(a: &ChunkSample, b: &ChunkSample) -> bool {
+    match (a, b) {
+        (ChunkSample::Float(a), ChunkSample::Float(b)) => a.v.to_bits() == b.v.to_bits(),
+        (ChunkSample::Histogram(a), ChunkSample::Histogram(b)) => a.h.equals(&b.h),
+        _ => false,
+    }
+}
+
 /// Classifies `s` against the series' newest sample `last`.
-pub(super) fn check(last: Option<Sample>, s: Sample) -> Check {
+pub(super) fn check(last: Option<&ChunkSample>, s: &ChunkSample) -> Check {
     match last {
         None => Check::Append,
-        Some(l) if s.t > l.t => Check::Append,
-        Some(l) if s.t < l.t => Check::OutOfOrder,
-        Some(l) if s.v.to_bits() == l.v.to_bits() => Check::Same,
+        Some(l) if s.t() > l.t() => Check::Append,
+        Some(l) if s.t() < l.t() => Check::OutOfOrder,
+        Some(l) if same_value(s, l) => Check::Same,
         Some(_) => Check::Duplicate,
     }
 }
+
+/// A histogram chunk is cut once it holds this many bytes (and at least
+/// [`MIN_HISTOGRAM_CHUNK_SAMPLES`]), like Prometheus's 1 KiB target: a histogram sample
+/// takes far more room than a float one.
+const HISTOGRAM_CHUNK_BYTES: usize = 1024;
+const MIN_HISTOGRAM_CHUNK_SAMPLES: usize = 10;
 
 /// When to cut a new chunk.
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +79,7 @@ pub(super) struct MemSeries {
 struct SeriesData {
     /// Oldest first; all but the last are closed, the last one is open.
     chunks: Vec<HeadChunk>,
-    last: Option<Sample>,
+    last: Option<ChunkSample>,
 }
 
 struct HeadChunk {
@@ -72,7 +87,40 @@ struct HeadChunk {
     max_t: i64,
     /// The first timestamp the chunk may not hold (the end of its aligned range).
     end: i64,
-    chunk: XorChunk,
+    chunk: ChunkWriter,
+}
+
+/// Whether `s` must go into a new chunk for the chunk policy (a chunk of the other
+/// kind is replaced by [`ChunkWriter::append`] itself).
+fn needs_cut(c: &ChunkWriter, policy: ChunkPolicy) -> bool {
+    let n = c.num_samples();
+    match c {
+        ChunkWriter::Xor(_) => n >= policy.max_samples,
+        ChunkWriter::FloatHistogram(c) => {
+            n >= policy.max_samples
+                || (n >= MIN_HISTOGRAM_CHUNK_SAMPLES && c.bytes().len() >= HISTOGRAM_CHUNK_BYTES)
+        }
+    }
+}
+
+fn chunk_data(c: &ChunkWriter, min_t: i64, max_t: i64) -> ChunkData {
+    ChunkData {
+        min_t,
+        max_t,
+        encoding: c.encoding(),
+        bytes: c.bytes().to_vec(),
+    }
+}
+
+impl HeadChunk {
+    fn new(s: &ChunkSample, range: i64, chunk: ChunkWriter) -> Self {
+        Self {
+            min_t: s.t(),
+            max_t: s.t(),
+            end: range_end(s.t(), range),
+            chunk,
+        }
+    }
 }
 
 impl MemSeries {
@@ -85,8 +133,8 @@ impl MemSeries {
     }
 
     /// The newest sample.
-    pub(super) fn last_sample(&self) -> Option<Sample> {
-        self.data.lock().last
+    pub(super) fn last_sample(&self) -> Option<ChunkSample> {
+        self.data.lock().last.clone()
     }
 
     /// Whether any sample lies in `[mint, maxt]`-overlapping chunks.
@@ -99,11 +147,11 @@ impl MemSeries {
     }
 
     /// Checks and stores `samples` in order; rejected ones are counted, not stored.
-    pub(super) fn append(&self, samples: &[Sample], policy: ChunkPolicy) -> Appended {
+    pub(super) fn append(&self, samples: &[ChunkSample], policy: ChunkPolicy) -> Appended {
         let mut out = Appended::default();
         let mut d = self.data.lock();
-        for &s in samples {
-            match check(d.last, s) {
+        for s in samples {
+            match check(d.last.as_ref(), s) {
                 Check::Append => {}
                 Check::Same => {
                     out.same += 1;
@@ -118,26 +166,27 @@ impl MemSeries {
                     continue;
                 }
             }
-            let cut = match d.chunks.last() {
-                None => true,
-                Some(c) => c.chunk.num_samples() >= policy.max_samples || s.t >= c.end,
+            let t = s.t();
+            let next = match d.chunks.last_mut() {
+                Some(c) if needs_cut(&c.chunk, policy) || t >= c.end => {
+                    Some(ChunkWriter::with_sample(s))
+                }
+                Some(c) => {
+                    let next = c.chunk.append(s);
+                    if next.is_none() {
+                        c.max_t = t;
+                    }
+                    next
+                }
+                None => Some(ChunkWriter::with_sample(s)),
             };
-            if cut {
-                d.chunks.push(HeadChunk {
-                    min_t: s.t,
-                    max_t: s.t,
-                    end: range_end(s.t, policy.range),
-                    chunk: XorChunk::new(),
-                });
+            if let Some(chunk) = next {
+                d.chunks.push(HeadChunk::new(s, policy.range, chunk));
             }
-            if let Some(c) = d.chunks.last_mut() {
-                c.chunk.append(s.t, s.v);
-                c.max_t = s.t;
-            }
-            d.last = Some(s);
+            d.last = Some(s.clone());
             out.stored += 1;
-            out.min_t = Some(out.min_t.map_or(s.t, |m| m.min(s.t)));
-            out.max_t = Some(s.t);
+            out.min_t = Some(out.min_t.map_or(t, |m| m.min(t)));
+            out.max_t = Some(t);
         }
         out
     }
@@ -148,11 +197,7 @@ impl MemSeries {
         d.chunks
             .iter()
             .filter(|c| c.min_t <= maxt && c.max_t >= mint)
-            .map(|c| ChunkData {
-                min_t: c.min_t,
-                max_t: c.max_t,
-                bytes: c.chunk.bytes().to_vec(),
-            })
+            .map(|c| chunk_data(&c.chunk, c.min_t, c.max_t))
             .collect()
     }
 }
@@ -170,27 +215,17 @@ impl MemSeries {
             .filter(|c| c.max_t >= mint && c.min_t < maxt)
         {
             if c.min_t >= mint && c.max_t < maxt {
-                out.push(ChunkData {
-                    min_t: c.min_t,
-                    max_t: c.max_t,
-                    bytes: c.chunk.bytes().to_vec(),
-                });
+                out.push(chunk_data(&c.chunk, c.min_t, c.max_t));
                 continue;
             }
             // Head chunks are encoded by this process; a failure here is a bug, and
             // skipping the chunk would silently lose data.
-            let samples = cairn_chunk::decode(c.chunk.bytes()).expect("head chunk decodes");
-            let mut x = XorChunk::new();
-            for s in samples.iter().filter(|s| s.t >= mint && s.t < maxt) {
-                x.append(s.t, s.v);
-            }
-            if let (Some(min_t), Some(max_t)) = (x.first_time(), x.last_time()) {
-                out.push(ChunkData {
-                    min_t,
-                    max_t,
-                    bytes: x.into_bytes(),
-                });
-            }
+            let samples = cairn_chunk::decode_chunk(c.chunk.encoding(), c.chunk.bytes())
+                .expect("head chunk decodes")
+                .into_samples()
+                .into_iter()
+                .filter(|s| s.t() >= mint && s.t() < maxt);
+            out.extend(encode_samples(samples, usize::MAX));
         }
         out
     }
@@ -228,25 +263,36 @@ fn range_end(t: i64, range: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_model::Sample;
 
     #[test]
     fn sample_classification() {
+        let check_float = |last: Option<Sample>, s: Sample| {
+            check(
+                last.map(ChunkSample::Float).as_ref(),
+                &ChunkSample::Float(s),
+            )
+        };
         let last = Some(Sample::new(10, 1.0));
-        assert_eq!(check(None, Sample::new(-5, 0.0)), Check::Append);
-        assert_eq!(check(last, Sample::new(11, 0.0)), Check::Append);
-        assert_eq!(check(last, Sample::new(9, 1.0)), Check::OutOfOrder);
-        assert_eq!(check(last, Sample::new(10, 1.0)), Check::Same);
-        assert_eq!(check(last, Sample::new(10, 2.0)), Check::Duplicate);
+        assert_eq!(check_float(None, Sample::new(-5, 0.0)), Check::Append);
+        assert_eq!(check_float(last, Sample::new(11, 0.0)), Check::Append);
+        assert_eq!(check_float(last, Sample::new(9, 1.0)), Check::OutOfOrder);
+        assert_eq!(check_float(last, Sample::new(10, 1.0)), Check::Same);
+        assert_eq!(check_float(last, Sample::new(10, 2.0)), Check::Duplicate);
         let nan = Some(Sample::new(10, f64::NAN));
         assert_eq!(
-            check(nan, Sample::new(10, f64::NAN)),
+            check_float(nan, Sample::new(10, f64::NAN)),
             Check::Same,
             "same bits"
         );
         let stale = Sample::new(10, cairn_model::STALE_NAN);
-        assert_eq!(check(nan, stale), Check::Duplicate, "different NaN bits");
         assert_eq!(
-            check(Some(Sample::new(10, 0.0)), Sample::new(10, -0.0)),
+            check_float(nan, stale),
+            Check::Duplicate,
+            "different NaN bits"
+        );
+        assert_eq!(
+            check_float(Some(Sample::new(10, 0.0)), Sample::new(10, -0.0)),
             Check::Duplicate
         );
     }

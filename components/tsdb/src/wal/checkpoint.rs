@@ -204,10 +204,18 @@ pub fn checkpoint(
                     stats.samples_dropped += before - samples.len();
                     WalRecord::Samples(samples)
                 }
+                WalRecord::Histograms(mut histograms) => {
+                    let before = histograms.len();
+                    histograms.retain(|h| h.t >= mint);
+                    stats.samples_kept += histograms.len();
+                    stats.samples_dropped += before - histograms.len();
+                    WalRecord::Histograms(histograms)
+                }
             };
             let empty = match &rec {
                 WalRecord::Series(s) => s.is_empty(),
                 WalRecord::Samples(s) => s.is_empty(),
+                WalRecord::Histograms(h) => h.is_empty(),
             };
             if empty || write_err.is_some() {
                 return;

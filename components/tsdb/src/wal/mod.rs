@@ -28,6 +28,7 @@
 //! series  (1): count:uvarint { ref:uvarint  nlabels:uvarint
 //!                              { name_len:uvarint name  value_len:uvarint value } }
 //! samples (2): count:uvarint { Δref:varint  Δt:varint  v:u64 LE (f64 bits) }
+//! histograms (3): count:uvarint { Δref:varint  hint:u8  len:uvarint  one-sample float histogram chunk }
 //! ```
 //!
 //! `uvarint` is unsigned LEB128 and `varint` is zigzag-encoded LEB128. In a samples
@@ -81,7 +82,7 @@ use std::time::{Duration, Instant};
 use tracing::warn;
 
 pub use checkpoint::{checkpoint, CheckpointStats};
-pub use record::{RefSample, RefSeries, WalRecord};
+pub use record::{RefHistogram, RefSample, RefSeries, WalRecord};
 
 use crate::error::{io_err, Error, Result};
 

@@ -1,13 +1,19 @@
 //! Encoding of WAL record payloads (the bytes inside a frame). See the module doc of
 //! [`crate::wal`] for the layout.
 
+use std::sync::Arc;
+
 use cairn_chunk::varint::{put_bytes, put_uvarint, put_varint, read_uvarint, read_varint};
-use cairn_model::{Label, Labels};
+use cairn_chunk::FloatHistogramChunk;
+use cairn_model::histogram::CounterResetHint;
+use cairn_model::{FloatHistogram, Label, Labels};
 
 /// Payload type byte of a series record.
 const TYPE_SERIES: u8 = 1;
 /// Payload type byte of a samples record.
 const TYPE_SAMPLES: u8 = 2;
+/// Payload type byte of a native histograms record.
+const TYPE_HISTOGRAMS: u8 = 3;
 /// Set in the type byte when the rest of the payload is snappy-compressed (block format).
 const COMPRESSED: u8 = 0x80;
 /// Payloads shorter than this are written as they are: snappy cannot win much there.
@@ -33,6 +39,17 @@ pub struct RefSample {
     pub v: f64,
 }
 
+/// One native histogram sample of the series with reference `series_ref`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefHistogram {
+    /// The series reference from an earlier [`RefSeries`].
+    pub series_ref: u64,
+    /// Milliseconds since the Unix epoch.
+    pub t: i64,
+    /// The histogram, counter-reset hint included.
+    pub h: Arc<FloatHistogram>,
+}
+
 /// A decoded WAL record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WalRecord {
@@ -40,6 +57,8 @@ pub enum WalRecord {
     Series(Vec<RefSeries>),
     /// A batch of samples for series defined earlier in the log.
     Samples(Vec<RefSample>),
+    /// A batch of native histogram samples for series defined earlier in the log.
+    Histograms(Vec<RefHistogram>),
 }
 
 impl WalRecord {
@@ -67,6 +86,23 @@ impl WalRecord {
                     put_varint(buf, s.t.wrapping_sub(prev_t));
                     buf.extend_from_slice(&s.v.to_bits().to_le_bytes());
                     (prev_ref, prev_t) = (s.series_ref, s.t);
+                }
+            }
+            Self::Histograms(histograms) => {
+                buf.push(TYPE_HISTOGRAMS);
+                put_uvarint(buf, histograms.len() as u64);
+                let mut prev_ref = 0u64;
+                for h in histograms {
+                    put_varint(buf, h.series_ref.wrapping_sub(prev_ref) as i64);
+                    // The hint byte, then a one-sample float histogram chunk with the
+                    // timestamp and the histogram (decoding a chunk's first sample
+                    // gives an unknown hint, so the hint is kept apart).
+                    buf.push(hint_byte(h.h.counter_reset_hint));
+                    let mut chunk = FloatHistogramChunk::new();
+                    let appended = chunk.append(h.t, &h.h);
+                    debug_assert!(appended, "an empty chunk takes any histogram");
+                    put_bytes(buf, chunk.bytes());
+                    prev_ref = h.series_ref;
                 }
             }
         }
@@ -147,6 +183,30 @@ impl WalRecord {
                 }
                 Self::Samples(samples)
             }
+            TYPE_HISTOGRAMS => {
+                let n = d.len_hint(4)?;
+                let mut histograms = Vec::with_capacity(n);
+                let mut prev_ref = 0u64;
+                for _ in 0..n {
+                    let series_ref = prev_ref.wrapping_add(d.varint()? as u64);
+                    let hint = hint_from_byte(d.u8()?)?;
+                    let bytes = d.bytes()?;
+                    let mut decoded = cairn_chunk::decode_float_histograms(bytes)
+                        .map_err(|_| "invalid native histogram")?;
+                    if decoded.len() != 1 {
+                        return Err("native histogram entry holds other than one sample");
+                    }
+                    let (t, mut h) = decoded.remove(0);
+                    h.counter_reset_hint = hint;
+                    histograms.push(RefHistogram {
+                        series_ref,
+                        t,
+                        h: Arc::new(h),
+                    });
+                    prev_ref = series_ref;
+                }
+                Self::Histograms(histograms)
+            }
             _ => return Err("unknown record type"),
         };
         if !d.0.is_empty() {
@@ -154,6 +214,25 @@ impl WalRecord {
         }
         Ok(rec)
     }
+}
+
+fn hint_byte(hint: CounterResetHint) -> u8 {
+    match hint {
+        CounterResetHint::Unknown => 0,
+        CounterResetHint::CounterReset => 1,
+        CounterResetHint::NotCounterReset => 2,
+        CounterResetHint::Gauge => 3,
+    }
+}
+
+fn hint_from_byte(b: u8) -> Result<CounterResetHint, &'static str> {
+    Ok(match b {
+        0 => CounterResetHint::Unknown,
+        1 => CounterResetHint::CounterReset,
+        2 => CounterResetHint::NotCounterReset,
+        3 => CounterResetHint::Gauge,
+        _ => return Err("unknown counter reset hint"),
+    })
 }
 
 /// A cursor over a payload body; every read checks bounds.
@@ -187,13 +266,24 @@ impl Decoder<'_> {
         Ok(u64::from_le_bytes(*head))
     }
 
-    fn string(&mut self) -> Result<String, &'static str> {
+    fn u8(&mut self) -> Result<u8, &'static str> {
+        let (&b, rest) = self.0.split_first().ok_or("truncated record")?;
+        self.0 = rest;
+        Ok(b)
+    }
+
+    fn bytes(&mut self) -> Result<&[u8], &'static str> {
         let n = self.uvarint()?;
         if n > self.0.len() as u64 {
-            return Err("string extends past end of record");
+            return Err("length extends past end of record");
         }
         let (s, rest) = self.0.split_at(n as usize);
         self.0 = rest;
+        Ok(s)
+    }
+
+    fn string(&mut self) -> Result<String, &'static str> {
+        let s = self.bytes()?;
         String::from_utf8(s.to_vec()).map_err(|_| "label is not valid utf-8")
     }
 }
@@ -331,5 +421,52 @@ mod tests {
         small.encode_compressed(&mut buf);
         assert_eq!(buf[0], TYPE_SAMPLES);
         assert_eq!(WalRecord::decode(&buf).unwrap(), small);
+    }
+
+    #[test]
+    fn histogram_records_keep_histograms_and_hints() {
+        use cairn_model::histogram::Span;
+        let h = |hint, n: f64| {
+            Arc::new(FloatHistogram {
+                counter_reset_hint: hint,
+                schema: 3,
+                count: 2.0 * n,
+                sum: -n,
+                positive_spans: vec![Span {
+                    offset: -3,
+                    length: 2,
+                }],
+                positive_buckets: vec![n, n],
+                ..FloatHistogram::default()
+            })
+        };
+        let rec = WalRecord::Histograms(
+            [
+                CounterResetHint::Unknown,
+                CounterResetHint::CounterReset,
+                CounterResetHint::NotCounterReset,
+                CounterResetHint::Gauge,
+            ]
+            .into_iter()
+            .enumerate()
+            .map(|(i, hint)| RefHistogram {
+                series_ref: 7 - i as u64,
+                t: 1_000 * i as i64 - 500,
+                h: h(hint, i as f64),
+            })
+            .collect(),
+        );
+        for compressed in [false, true] {
+            let mut buf = Vec::new();
+            if compressed {
+                rec.encode_compressed(&mut buf);
+            } else {
+                rec.encode(&mut buf);
+            }
+            assert_eq!(WalRecord::decode(&buf).unwrap(), rec);
+            for cut in 1..buf.len() {
+                assert!(WalRecord::decode(&buf[..cut]).is_err(), "cut at {cut}");
+            }
+        }
     }
 }
