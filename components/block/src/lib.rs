@@ -50,7 +50,7 @@ pub use reader::BlockReader;
 pub use upload::{
     fetch_meta, list_blocks, list_tenants, read_mark, upload_block, write_mark, BlockEntry,
 };
-pub use writer::{local_block_dir, write_block, BlockWriterOptions, NewBlock};
+pub use writer::{encode_in_slices, local_block_dir, write_block, BlockWriterOptions, NewBlock};
 
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arrow_array::builder::{BinaryBuilder, Int64Builder, StringBuilder, UInt64Builder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
+use cairn_chunk::{encode_samples, ChunkSample};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -258,23 +259,45 @@ fn split_at_slices(
         let samples = cairn_chunk::decode_chunk(encoding, bytes)
             .map_err(|e| BlockError::InvalidInput(format!("undecodable chunk: {e}")))?
             .into_samples();
-        let mut rest = samples.as_slice();
-        while let Some(first) = rest.first() {
-            let slice = slice_of(first.t());
-            let n = rest.iter().take_while(|s| slice_of(s.t()) == slice).count();
-            let (part, tail) = rest.split_at(n);
-            rest = tail;
-            for e in cairn_chunk::encode_samples(part.iter().cloned(), cairn_chunk::MAX_SAMPLES) {
-                out.push(BlockChunk {
+        out.extend(encode_in_slices(
+            &samples,
+            block_min,
+            slice_ms,
+            cairn_chunk::MAX_SAMPLES,
+        ));
+    }
+    Ok(out)
+}
+
+/// Encodes one series' time-sorted samples as chunks of at most `max_samples` each
+/// (XOR for floats, float histogram chunks for histograms), none crossing a slice
+/// boundary (`block_min + k * slice_ms`).
+pub fn encode_in_slices(
+    samples: &[ChunkSample],
+    block_min: i64,
+    slice_ms: i64,
+    max_samples: usize,
+) -> Vec<BlockChunk> {
+    let slice_of = |t: i64| (t - block_min).div_euclid(slice_ms.max(1));
+    let mut out = Vec::new();
+    let mut rest = samples;
+    while let Some(first) = rest.first() {
+        let slice = slice_of(first.t());
+        let n = rest.iter().take_while(|s| slice_of(s.t()) == slice).count();
+        let (part, tail) = rest.split_at(n);
+        rest = tail;
+        out.extend(
+            encode_samples(part.iter().cloned(), max_samples)
+                .into_iter()
+                .map(|e| BlockChunk {
                     min_time: e.min_t,
                     max_time: e.max_t,
                     data: ChunkData::from_encoded(e.encoding, e.bytes)
                         .expect("encode_samples writes xor or float histogram chunks"),
-                });
-            }
-        }
+                }),
+        );
     }
-    Ok(out)
+    out
 }
 
 /// Column builders for one record batch.

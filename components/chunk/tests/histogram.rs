@@ -802,9 +802,6 @@ fn independently_derived_golden_chunks() {
     };
     assert_eq!(
         got,
-        [
-            (1000, ih(Unknown, 1.0)),
-            (2000, ih(NotCounterReset, 2.0))
-        ]
+        [(1000, ih(Unknown, 1.0)), (2000, ih(NotCounterReset, 2.0))]
     );
 }

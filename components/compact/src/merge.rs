@@ -1,8 +1,8 @@
 //! Merging one series' samples from several blocks and re-encoding samples into
 //! chunks (replica deduplication itself is `cairn_dedup`, shared with the querier).
 
-use cairn_block::{BlockChunk, ChunkData};
-use cairn_chunk::{encode_samples, ChunkSample, DecodedChunk};
+use cairn_block::{encode_in_slices, BlockChunk};
+use cairn_chunk::{ChunkSample, DecodedChunk};
 use cairn_model::{HistogramSample, Sample};
 
 /// Samples per XOR chunk, like Prometheus.
@@ -64,7 +64,6 @@ pub fn encode_raw(
     block_min: i64,
     slice_ms: i64,
 ) -> Vec<BlockChunk> {
-    let slice_of = |t: i64| (t - block_min).div_euclid(slice_ms);
     let mut all: Vec<ChunkSample> = Vec::with_capacity(floats.len() + histograms.len());
     all.extend(floats.iter().copied().map(ChunkSample::Float));
     all.extend(histograms.iter().cloned().map(ChunkSample::Histogram));
@@ -73,25 +72,7 @@ pub fn encode_raw(
         all.sort_by_key(ChunkSample::t);
         all.dedup_by_key(|s| s.t());
     }
-    let mut out = Vec::with_capacity(all.len() / SAMPLES_PER_CHUNK + 1);
-    let mut rest = all.as_slice();
-    while let Some(first) = rest.first() {
-        let slice = slice_of(first.t());
-        let n = rest.iter().take_while(|s| slice_of(s.t()) == slice).count();
-        let (part, tail) = rest.split_at(n);
-        rest = tail;
-        out.extend(
-            encode_samples(part.iter().cloned(), SAMPLES_PER_CHUNK)
-                .into_iter()
-                .map(|e| BlockChunk {
-                    min_time: e.min_t,
-                    max_time: e.max_t,
-                    data: ChunkData::from_encoded(e.encoding, e.bytes)
-                        .expect("encode_samples writes xor or float histogram chunks"),
-                }),
-        );
-    }
-    out
+    encode_in_slices(&all, block_min, slice_ms, SAMPLES_PER_CHUNK)
 }
 
 #[cfg(test)]
