@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use cairn_chunk::{encode_samples, ChunkSample, ChunkWriter};
+use cairn_chunk::{encode_samples, ChunkSample, ChunkWriter, Encoding};
 use cairn_model::Labels;
 use parking_lot::Mutex;
 
@@ -87,7 +87,38 @@ struct HeadChunk {
     max_t: i64,
     /// The first timestamp the chunk may not hold (the end of its aligned range).
     end: i64,
-    chunk: ChunkWriter,
+    chunk: ChunkBody,
+}
+
+/// A head chunk's data. Only the last chunk of a series is appended to; the others
+/// keep just their bytes, trimmed to size: the writer's spare capacity and its encoder
+/// state (for a histogram chunk an XOR window per bucket and the previous histogram)
+/// would otherwise stay allocated for as long as the chunk is in memory.
+enum ChunkBody {
+    Open(ChunkWriter),
+    Sealed(Encoding, Box<[u8]>),
+}
+
+impl ChunkBody {
+    fn encoding(&self) -> Encoding {
+        match self {
+            Self::Open(w) => w.encoding(),
+            Self::Sealed(e, _) => *e,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Open(w) => w.bytes(),
+            Self::Sealed(_, b) => b,
+        }
+    }
+
+    fn seal(&mut self) {
+        if let Self::Open(w) = self {
+            *self = Self::Sealed(w.encoding(), w.bytes().into());
+        }
+    }
 }
 
 /// Whether `s` must go into a new chunk for the chunk policy (a chunk of the other
@@ -103,7 +134,7 @@ fn needs_cut(c: &ChunkWriter, policy: ChunkPolicy) -> bool {
     }
 }
 
-fn chunk_data(c: &ChunkWriter, min_t: i64, max_t: i64) -> ChunkData {
+fn chunk_data(c: &ChunkBody, min_t: i64, max_t: i64) -> ChunkData {
     ChunkData {
         min_t,
         max_t,
@@ -118,7 +149,7 @@ impl HeadChunk {
             min_t: s.t(),
             max_t: s.t(),
             end: range_end(s.t(), range),
-            chunk,
+            chunk: ChunkBody::Open(chunk),
         }
     }
 }
@@ -168,19 +199,22 @@ impl MemSeries {
             }
             let t = s.t();
             let next = match d.chunks.last_mut() {
-                Some(c) if needs_cut(&c.chunk, policy) || t >= c.end => {
-                    Some(ChunkWriter::with_sample(s))
-                }
-                Some(c) => {
-                    let next = c.chunk.append(s);
-                    if next.is_none() {
-                        c.max_t = t;
+                Some(c) => match &mut c.chunk {
+                    ChunkBody::Open(w) if !needs_cut(w, policy) && t < c.end => {
+                        let next = w.append(s);
+                        if next.is_none() {
+                            c.max_t = t;
+                        }
+                        next
                     }
-                    next
-                }
+                    _ => Some(ChunkWriter::with_sample(s)),
+                },
                 None => Some(ChunkWriter::with_sample(s)),
             };
             if let Some(chunk) = next {
+                if let Some(prev) = d.chunks.last_mut() {
+                    prev.chunk.seal();
+                }
                 d.chunks.push(HeadChunk::new(s, policy.range, chunk));
             }
             d.last = Some(s.clone());
