@@ -83,16 +83,6 @@ impl ChunkData {
             .unwrap_or(0)
     }
 
-    /// The data of an encoded chunk of raw samples, XOR or float histogram (`None`
-    /// for integer histogram chunks, which blocks do not hold: re-encode their samples).
-    pub fn from_encoded(encoding: cairn_chunk::Encoding, bytes: Vec<u8>) -> Option<Self> {
-        match encoding {
-            cairn_chunk::Encoding::Xor => Some(Self::Xor(bytes)),
-            cairn_chunk::Encoding::FloatHistogram => Some(Self::FloatHistogram(bytes)),
-            cairn_chunk::Encoding::Histogram => None,
-        }
-    }
-
     /// The encoding and bytes of a chunk of samples (`None` for aggregates).
     pub fn encoded(&self) -> Option<(cairn_chunk::Encoding, &[u8])> {
         match self {
@@ -112,6 +102,23 @@ pub struct BlockChunk {
     pub max_time: i64,
     /// The encoded samples.
     pub data: ChunkData,
+}
+
+impl BlockChunk {
+    /// An encoded chunk of raw samples, XOR or float histogram (`None` for integer
+    /// histogram chunks, which blocks do not hold: re-encode their samples).
+    pub fn from_encoded(e: cairn_chunk::EncodedChunk) -> Option<Self> {
+        let data = match e.encoding {
+            cairn_chunk::Encoding::Xor => ChunkData::Xor(e.bytes),
+            cairn_chunk::Encoding::FloatHistogram => ChunkData::FloatHistogram(e.bytes),
+            cairn_chunk::Encoding::Histogram => return None,
+        };
+        Some(Self {
+            min_time: e.min_t,
+            max_time: e.max_t,
+            data,
+        })
+    }
 }
 
 /// A series with its chunks, sorted by `min_time`.

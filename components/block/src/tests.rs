@@ -83,11 +83,17 @@ async fn written(n: usize) -> (tempfile::TempDir, Bucket, BlockMeta) {
         &small_groups(),
     )
     .unwrap();
+    let bucket = uploaded(dir.path(), &meta).await;
+    (dir, bucket, meta)
+}
+
+/// An in-memory bucket holding the block written under `dir`.
+async fn uploaded(dir: &std::path::Path, meta: &BlockMeta) -> Bucket {
     let bucket = Bucket::memory();
-    upload_block(&bucket, &local_block_dir(dir.path(), &meta.ulid), &meta)
+    upload_block(&bucket, &local_block_dir(dir, &meta.ulid), meta)
         .await
         .unwrap();
-    (dir, bucket, meta)
+    bucket
 }
 
 #[tokio::test]
@@ -216,10 +222,7 @@ async fn chunks_crossing_slices_are_split_and_read_by_range() {
     assert_eq!(meta.num_slices(), 4);
     assert_eq!(meta.stats.num_chunks, 4);
     assert_eq!(meta.stats.num_samples, 480);
-    let bucket = Bucket::memory();
-    upload_block(&bucket, &local_block_dir(dir.path(), &meta.ulid), &meta)
-        .await
-        .unwrap();
+    let bucket = uploaded(dir.path(), &meta).await;
     let r = BlockReader::open(bucket, meta, BlockCaches::new(CacheSizes::default()))
         .await
         .unwrap();
@@ -315,13 +318,9 @@ async fn native_histogram_chunks_round_trip_and_are_split_at_slices() {
         })
         .collect();
     // One chunk over 100 minutes: it crosses the one-hour slice boundary.
-    let encoded = encode_samples(hs.iter().cloned().map(ChunkSample::Histogram), 1000);
+    let mut encoded = encode_samples(hs.iter().cloned().map(ChunkSample::Histogram), 1000);
     assert_eq!(encoded.len(), 1);
-    let chunk = BlockChunk {
-        min_time: encoded[0].min_t,
-        max_time: encoded[0].max_t,
-        data: ChunkData::from_encoded(encoded[0].encoding, encoded[0].bytes.clone()).unwrap(),
-    };
+    let chunk = BlockChunk::from_encoded(encoded.remove(0)).unwrap();
     let labels = Labels::from_pairs([("__name__", "latency_seconds")]);
     let dir = tempfile::tempdir().unwrap();
     let names = BTreeSet::from(["__name__".to_string()]);
@@ -342,10 +341,7 @@ async fn native_histogram_chunks_round_trip_and_are_split_at_slices() {
     )
     .unwrap();
     assert_eq!(meta.stats.num_samples, 100);
-    let bucket = Bucket::memory();
-    upload_block(&bucket, &local_block_dir(dir.path(), &meta.ulid), &meta)
-        .await
-        .unwrap();
+    let bucket = uploaded(dir.path(), &meta).await;
     let r = BlockReader::open(bucket, meta, BlockCaches::new(CacheSizes::default()))
         .await
         .unwrap();

@@ -13,7 +13,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use ulid::Ulid;
 
-use crate::chunks::{encode_slice, BlockChunk, BlockSeries, ChunkData};
+use crate::chunks::{encode_slice, BlockChunk, BlockSeries};
 use crate::error::{BlockError, Result};
 use crate::meta::{
     num_slices, BlockFile, BlockMeta, BlockStats, Compaction, BLOCK_FILE, FORMAT_VERSION, META_FILE,
@@ -289,11 +289,9 @@ pub fn encode_in_slices(
         out.extend(
             encode_samples(part.iter().cloned(), max_samples)
                 .into_iter()
-                .map(|e| BlockChunk {
-                    min_time: e.min_t,
-                    max_time: e.max_t,
-                    data: ChunkData::from_encoded(e.encoding, e.bytes)
-                        .expect("encode_samples writes xor or float histogram chunks"),
+                .map(|e| {
+                    BlockChunk::from_encoded(e)
+                        .expect("encode_samples writes xor or float histogram chunks")
                 }),
         );
     }

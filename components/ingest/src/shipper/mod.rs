@@ -32,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cairn_block::{
     local_block_dir, upload_block, write_block, BlockChunk, BlockMeta, BlockSeries,
-    BlockWriterOptions, ChunkData, Compaction, NewBlock, RESOLUTION_RAW,
+    BlockWriterOptions, Compaction, NewBlock, RESOLUTION_RAW,
 };
 use cairn_model::TenantId;
 use cairn_objstore::Bucket;
@@ -326,11 +326,9 @@ impl Shipper {
                     chunks: s
                         .chunks
                         .into_iter()
-                        .map(|c| BlockChunk {
-                            min_time: c.min_t,
-                            max_time: c.max_t,
-                            data: ChunkData::from_encoded(c.encoding, c.bytes)
-                                .expect("head chunks are xor or float histogram chunks"),
+                        .map(|c| {
+                            BlockChunk::from_encoded(c)
+                                .expect("head chunks are xor or float histogram chunks")
                         })
                         .collect(),
                 })
